@@ -1,0 +1,113 @@
+"""The conversion run: build every artifact in a staging folder, verify each, then publish them all at once."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from mnist_edge.convert.formats import FORMATS, KERAS_FILE, Format
+from mnist_edge.convert.manifest import SCHEMA_VERSION, artifact_entry, write_manifest
+from mnist_edge.convert.verify import check, compare, predict_all
+from mnist_edge.runtime.backends import backend_class
+from mnist_edge.runtime.errors import ConversionError, DataError
+from mnist_edge.runtime.preprocess import scale_pixels
+from mnist_edge.train.data import Mnist
+from mnist_edge.train.fit import REPORT_FILE
+
+DEFAULT_MODEL = "tflite-int8"  # smallest and fastest on a Pi's CPU; served unless told otherwise
+CALIBRATION_SEED = 0
+TOOLS = ("tensorflow", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy")
+
+
+def tool_versions() -> dict:
+    """Versions of the libraries that made and verified the artifacts."""
+    found = {}
+    for name in TOOLS:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def _calibration(mnist: Mnist) -> np.ndarray:
+    # A fixed random draw from the training set (never the test set, which judges the result).
+    pick = np.random.default_rng(CALIBRATION_SEED).choice(len(mnist.x_train), size=min(1000, len(mnist.x_train)), replace=False)
+    return scale_pixels(mnist.x_train[np.sort(pick)])
+
+
+def _measure(fmt: Format, path: Path, images: np.ndarray, labels: np.ndarray, reference: np.ndarray):
+    backend = backend_class(fmt.format)(path)
+    backend.load()
+    return compare(predict_all(backend, images), labels, reference), backend.tensors()
+
+
+def convert(models_dir: Path, mnist: Mnist, *, out: Path | None = None, triton: Path | None = None) -> dict:
+    """Convert models_dir/model.keras to every format into `out` (default: models_dir); return the manifest."""
+    import keras
+
+    models_dir, out = Path(models_dir), Path(out or models_dir)
+    keras_path = models_dir / KERAS_FILE
+    if not keras_path.is_file():
+        raise DataError(f"no {KERAS_FILE} in {models_dir}: run `mnist-edge train` first")
+    training = json.loads((models_dir / REPORT_FILE).read_text()) if (models_dir / REPORT_FILE).is_file() else {}
+    model = keras.models.load_model(keras_path, compile=False)
+    images, labels, calibration = scale_pixels(mnist.x_test), mnist.y_test, _calibration(mnist)
+
+    keras_backend = backend_class("keras")(keras_path)
+    keras_backend.load()
+    reference = predict_all(keras_backend, images)
+    reference_accuracy = float((reference.argmax(axis=1) == labels).mean())
+
+    out.mkdir(parents=True, exist_ok=True)
+    entries: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(dir=out, prefix=".convert-") as tmp:
+        staging = Path(tmp)
+        staged: dict[str, Path] = {}
+        progress = tqdm(FORMATS.values(), desc="convert", unit="artifact")
+        for fmt in progress:
+            progress.set_postfix_str(fmt.name)
+            started = time.perf_counter()
+            path = staging / fmt.file
+            if fmt.convert is None:
+                shutil.copyfile(keras_path, path)
+            else:
+                source = model if fmt.source == "keras" else staged[fmt.source].read_bytes()
+                try:
+                    path.write_bytes(fmt.convert(source, calibration=calibration))
+                except Exception as exc:  # noqa: BLE001 - converters raise anything; name the artifact
+                    raise ConversionError(f"{fmt.name}: conversion failed: {type(exc).__name__}: {exc}") from exc
+            seconds = time.perf_counter() - started
+            metrics, tensors = _measure(fmt, path, images, labels, reference)
+            check(fmt, metrics, reference_accuracy)
+            staged[fmt.name] = path
+            entries[fmt.name] = artifact_entry(fmt, path, tensors, metrics, seconds)
+
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "default": DEFAULT_MODEL,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "training": {key: training[key] for key in ("config", "params", "train_images", "train_seconds",
+                                                        "data_source", "versions", "date") if key in training},
+            "conversion": {"test_images": len(labels), "reference_accuracy": round(reference_accuracy, 5),
+                           "versions": tool_versions()},
+            "artifacts": entries,
+        }
+        # Everything verified: publish the files, then the manifest that names them.
+        for name, path in staged.items():
+            if not (name == "keras" and out == models_dir):
+                path.replace(out / path.name)
+        write_manifest(out, manifest)
+    if triton:
+        from mnist_edge.convert.triton import export_triton
+
+        export_triton(out, manifest, triton)
+    return manifest
