@@ -1,8 +1,7 @@
-"""Atomic file writes and hashes: a failed step never leaves a half-written file behind."""
+"""Atomic file writes: a failed step never leaves a half-written file behind."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -24,8 +23,3 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

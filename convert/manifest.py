@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mnist_edge.convert.files import sha256_file, write_atomic
+from mnist_edge.convert.files import write_atomic
 from mnist_edge.convert.formats import Format
-from mnist_edge.runtime.errors import DataError
+from mnist_edge.runtime.manifest import MANIFEST_FILE, sha256_file
 
-MANIFEST_FILE = "manifest.json"
 SCHEMA_VERSION = 1
 
 
@@ -35,17 +34,3 @@ def artifact_entry(fmt: Format, path: Path, tensors: dict, metrics: dict, second
 def write_manifest(models_dir: Path, manifest: dict) -> None:
     """Write the manifest atomically, after every artifact it names is in place."""
     write_atomic(models_dir / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
-
-
-def read_manifest(models_dir: Path) -> dict:
-    """Read and minimally check a manifest; a missing or broken one is a one-line error."""
-    path = Path(models_dir) / MANIFEST_FILE
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"no {MANIFEST_FILE} in {models_dir}: run `mnist-edge convert` first") from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("artifacts"), dict):
-        raise DataError(f"{path} has no `artifacts` table")
-    return manifest

@@ -56,6 +56,20 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the models over HTTP with waitress (no TensorFlow needed)."""
+    from mnist_edge.runtime.server import serve
+
+    return serve(args)
+
+
+def cmd_drawn_eval(args: argparse.Namespace) -> int:
+    """Accuracy on MNIST test digits drawn the way people draw on a 280x280 canvas, through the API."""
+    from mnist_edge.train.drawn import evaluate_cli
+
+    return evaluate_cli(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, one subcommand per stage."""
     parser = argparse.ArgumentParser(prog="mnist-edge", description=__doc__)
@@ -79,6 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--out", type=Path, help="output folder (default: --models)")
     conv.add_argument("--triton", type=Path, metavar="DIR", help="also write a Triton/KServe model repository")
     conv.set_defaults(func=cmd_convert)
+
+    serve = sub.add_parser("serve", help=cmd_serve.__doc__)
+    from mnist_edge.runtime.server import add_arguments as add_serve_arguments  # light: no model code
+
+    add_serve_arguments(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    drawn = sub.add_parser("drawn-eval", help=cmd_drawn_eval.__doc__)
+    drawn.add_argument("--data", type=Path, help=data_help)
+    drawn.add_argument("--url", default="http://127.0.0.1:8000", help="the API to send the drawings to")
+    drawn.add_argument("--count", type=int, default=1000, help="how many test digits to draw")
+    drawn.add_argument("--seed", type=int, default=0)
+    drawn.add_argument("--model", help="model name (default: the server's default)")
+    drawn.add_argument("--token", help="bearer token, if the server wants one")
+    drawn.add_argument("--save", type=Path, metavar="DIR", help="also write the drawings as PNGs here")
+    drawn.set_defaults(func=cmd_drawn_eval)
     return parser
 
 

@@ -51,3 +51,64 @@ class UnknownNameError(MnistEdgeError):
     def __init__(self, kind: str, name: str, valid: list[str] | tuple[str, ...]) -> None:
         listed = ", ".join(sorted(valid)) or "none"
         super().__init__(f"unknown {kind} {name!r}; valid: {listed}", kind=kind, name=name, valid=sorted(valid))
+
+
+class ImageDecodeError(MnistEdgeError):
+    """Bytes that are no image we can read, or an array of the wrong shape or type."""
+
+    code = "bad_image"
+
+
+class BlankImageError(MnistEdgeError):
+    """An image with no ink on it: nothing to classify, and guessing would mislead."""
+
+    code = "blank_image"
+
+
+class PayloadTooLargeError(MnistEdgeError):
+    """A request body, batch or image (decompression bomb) over its limit."""
+
+    status = 413
+    code = "too_large"
+
+
+class UnsupportedMediaError(MnistEdgeError):
+    """A Content-Type the endpoint does not take."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class UnauthorizedError(MnistEdgeError):
+    """A bearer token is configured and the request's is missing or wrong."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class MalformedRequestError(MnistEdgeError):
+    """A request whose body or fields are not what the endpoint takes (bad JSON, missing field, wrong shape)."""
+
+    code = "malformed_request"
+
+
+class ConfigError(MnistEdgeError):
+    """A server setting (flag or MNIST_EDGE_* variable) with a value that cannot work."""
+
+    code = "bad_config"
+
+
+class HttpError(MnistEdgeError):
+    """A protocol-level error Werkzeug raised (no such route, wrong method), carried into our JSON shape."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class InternalError(MnistEdgeError):
+    """Anything unexpected: logged in full, answered without internals."""
+
+    status = 500
+    code = "internal_error"

@@ -1,0 +1,98 @@
+"""The served models: built from models/manifest.json, each loaded, hash-checked and warmed up on its own."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mnist_edge.runtime.backends import Backend, backend_class
+from mnist_edge.runtime.backends.onnx import DEFAULT_PROVIDERS, OnnxBackend
+from mnist_edge.runtime.errors import MnistEdgeError, ModelLoadError, UnknownNameError
+from mnist_edge.runtime.manifest import read_manifest, sha256_file
+
+log = logging.getLogger(__name__)
+
+OPTIONAL_FORMATS = ("keras",)  # loaded only when named: they need TensorFlow, which the edge install lacks
+
+
+@dataclass
+class ModelSlot:
+    """One manifest artifact and what became of loading it."""
+
+    name: str
+    entry: dict
+    backend: Backend | None = None
+    error: str | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def loaded(self) -> bool:
+        return self.backend is not None
+
+
+def load_slot(name: str, entry: dict, models_dir: Path, *, providers, threads: int) -> ModelSlot:
+    """Check the file against its manifest hash and load it; a failure is recorded, never raised."""
+    slot = ModelSlot(name, entry)
+    path = Path(models_dir) / entry["file"]
+    try:
+        if not path.is_file():
+            raise ModelLoadError(f"{entry['file']} is missing")
+        if entry.get("sha256") and sha256_file(path) != entry["sha256"]:
+            raise ModelLoadError(f"{entry['file']} does not match its manifest sha256 (changed or corrupt)")
+        cls = backend_class(entry["format"])
+        backend = cls(path, providers=providers, threads=threads) if cls is OnnxBackend else cls(path)
+        backend.load()
+    except MnistEdgeError as exc:
+        slot.error = exc.message
+        log.error("model %s not loaded: %s", name, exc.message)
+        return slot
+    slot.backend, slot.info = backend, backend.info()
+    return slot
+
+
+class ModelRegistry:
+    """Models by name (the manifest's artifact names), with a default."""
+
+    def __init__(self, slots: dict[str, ModelSlot], default: str | None) -> None:
+        self.slots = slots
+        loaded = [name for name, slot in slots.items() if slot.loaded]
+        if default not in loaded and loaded:
+            log.warning("default model %s is not loaded; using %s", default, loaded[0])
+            default = loaded[0]
+        self.default = default
+
+    @classmethod
+    def from_manifest(
+        cls,
+        models_dir: Path,
+        *,
+        names: list[str] | None = None,
+        default: str | None = None,
+        providers: tuple[str, ...] = DEFAULT_PROVIDERS,
+        threads: int = 1,
+    ) -> ModelRegistry:
+        """Load the named artifacts (default: every one that needs no TensorFlow)."""
+        manifest = read_manifest(models_dir)
+        artifacts = manifest["artifacts"]
+        if names is None:
+            names = [n for n, e in artifacts.items() if e["format"] not in OPTIONAL_FORMATS]
+        unknown = [n for n in names if n not in artifacts]
+        if unknown:
+            raise UnknownNameError("model", unknown[0], list(artifacts))
+        slots = {n: load_slot(n, artifacts[n], models_dir, providers=providers, threads=threads) for n in names}
+        return cls(slots, default or manifest.get("default"))
+
+    def get(self, name: str | None = None) -> ModelSlot:
+        """The loaded model of that name (the default when None); 404 if unknown, 503 if it failed to load."""
+        name = name or self.default
+        slot = self.slots.get(name) if name else None
+        if slot is None:
+            raise UnknownNameError("model", str(name), list(self.slots))
+        if not slot.loaded:
+            raise ModelLoadError(f"model {name} is not loaded: {slot.error}", model=name)
+        return slot
+
+    def loaded(self) -> list[ModelSlot]:
+        """Every model that is serving."""
+        return [slot for slot in self.slots.values() if slot.loaded]

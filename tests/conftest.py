@@ -1,0 +1,45 @@
+"""Shared fixtures: MNIST from $MNIST_DATA, a tiny model trained and converted once per session, the shipped models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED_MODELS = REPO / "models"
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The real MNIST data set; tests that need it fail loudly in CI and skip with the reason elsewhere."""
+    from mnist_edge.train.data import ENV_VAR, load_mnist
+
+    path = os.environ.get(ENV_VAR)
+    if not path:
+        if os.environ.get("CI"):
+            pytest.fail(f"{ENV_VAR} is not set; CI must point it at the MNIST IDX folder (../shared/data/mnist)")
+        pytest.skip(f"{ENV_VAR} is not set: export {ENV_VAR}=/path/to/mnist (a folder of the four IDX files)")
+    return load_mnist(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(mnist, tmp_path_factory) -> Path:
+    """A model trained for seconds on a slice of MNIST, converted to every format (not the shipped one)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from mnist_edge.convert.pipeline import convert
+    from mnist_edge.train.fit import TrainConfig, save, train
+
+    out = tmp_path_factory.mktemp("tiny_models")
+    model, report = train(mnist.subset(n_train=4000), TrainConfig(epochs=2, augment=False), verbose=0)
+    save(model, report, out)
+    convert(out, mnist.subset(n_train=4000, n_test=2000))
+    return out
+
+
+@pytest.fixture(scope="session")
+def shipped_models() -> Path:
+    """The committed default model in every format (what a fresh device serves)."""
+    assert (SHIPPED_MODELS / "manifest.json").is_file(), "models/manifest.json is missing: run mnist-edge convert"
+    return SHIPPED_MODELS

@@ -1,0 +1,139 @@
+"""Conversion: every format built from the tiny model, verified against Keras, published atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from mnist_edge.convert.formats import FORMATS
+from mnist_edge.runtime.backends import backend_class
+from mnist_edge.runtime.errors import ConversionError
+from mnist_edge.runtime.manifest import read_manifest, sha256_file
+from mnist_edge.runtime.preprocess import scale_pixels
+
+REQUIRED = {"keras", "tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8", "onnx-fp32", "onnx-int8"}
+
+
+@pytest.fixture(scope="module")
+def manifest(tiny_models):
+    return read_manifest(tiny_models)
+
+
+@pytest.fixture(scope="module")
+def keras_reference(tiny_models, mnist):
+    backend = backend_class("keras")(tiny_models / "model.keras")
+    backend.load()
+    images = scale_pixels(mnist.x_test[:500])
+    return images, backend.predict(images)
+
+
+def test_manifest_lists_every_format(manifest):
+    assert REQUIRED <= set(manifest["artifacts"])
+    assert manifest["default"] in manifest["artifacts"]
+    assert manifest["training"]["config"]["arch"] == "cnn"
+    assert manifest["conversion"]["versions"]["tf2onnx"]
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_manifest_entry_describes_the_file(tiny_models, manifest, name):
+    entry = manifest["artifacts"][name]
+    path = tiny_models / entry["file"]
+    assert entry["size_bytes"] == path.stat().st_size
+    assert entry["sha256"] == sha256_file(path)
+    assert entry["format"] == FORMATS[name].format and entry["precision"] == FORMATS[name].precision
+    assert entry["inputs"][0]["shape"] == [-1, 28, 28, 1] and entry["outputs"][0]["shape"] == [-1, 10]
+    assert 0 < entry["accuracy"] <= 1 and entry["agreement"] >= FORMATS[name].tolerance.min_agreement
+
+
+@pytest.mark.parametrize("name", ["tflite-int8"])
+def test_full_integer_model_declares_its_quantization(manifest, name):
+    entry = manifest["artifacts"][name]
+    for tensor in (entry["inputs"][0], entry["outputs"][0]):
+        assert tensor["dtype"] == "int8"
+        assert tensor["quantization"]["scale"] > 0
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_every_format_matches_keras(tiny_models, manifest, keras_reference, name):
+    images, reference = keras_reference
+    entry = manifest["artifacts"][name]
+    backend = backend_class(entry["format"])(tiny_models / entry["file"])
+    backend.load()
+    probs = backend.predict(images)
+    tolerance = FORMATS[name].tolerance
+    assert probs.shape == (500, 10) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(axis=1), 1, atol=0.05)
+    assert np.abs(probs - reference).max() <= tolerance.max_abs_diff
+    assert (probs.argmax(1) == reference.argmax(1)).mean() >= tolerance.min_agreement - 0.005  # 500, not 2000, images
+
+
+def test_dynamic_batch_dimension(tiny_models, manifest, keras_reference):
+    images, reference = keras_reference
+    for name in ("tflite-fp32", "onnx-fp32"):
+        entry = manifest["artifacts"][name]
+        backend = backend_class(entry["format"])(tiny_models / entry["file"])
+        backend.load()
+        for n in (1, 7, 64):
+            np.testing.assert_allclose(backend.predict(images[:n]), reference[:n], atol=1e-4)
+
+
+def test_failed_verification_publishes_nothing(tiny_models, mnist, tmp_path, monkeypatch):
+    import shutil
+
+    from mnist_edge.convert import pipeline
+    from mnist_edge.convert.formats import Format
+
+    for name in ("model.keras", "training.json"):
+        shutil.copy(tiny_models / name, tmp_path / name)
+    (tmp_path / "manifest.json").write_text('{"artifacts": {}, "marker": "previous"}')
+
+    def broken(model, **_):  # a converter that "succeeds" with a wrong model: the fp32 file of another net
+        from mnist_edge.convert.tflite import keras_to_tflite_fp32
+        from mnist_edge.train.models import build_model
+
+        return keras_to_tflite_fp32(build_model("cnn"))
+
+    formats = dict(FORMATS)
+    formats["tflite-fp32"] = Format("tflite-fp32", "tflite", "fp32", "model_fp32.tflite", broken)
+    monkeypatch.setattr(pipeline, "FORMATS", formats)
+    with pytest.raises(ConversionError, match="tflite-fp32 failed verification"):
+        pipeline.convert(tmp_path, mnist.subset(n_train=2000, n_test=300))
+    assert json.loads((tmp_path / "manifest.json").read_text())["marker"] == "previous"
+    leftovers = sorted(p.name for p in tmp_path.iterdir())
+    assert leftovers == ["manifest.json", "model.keras", "training.json"]
+
+
+def test_converter_crash_names_the_artifact(tiny_models, mnist, tmp_path, monkeypatch):
+    import shutil
+
+    from mnist_edge.convert import pipeline
+    from mnist_edge.convert.formats import Format
+
+    shutil.copy(tiny_models / "model.keras", tmp_path / "model.keras")
+
+    def crash(model, **_):
+        raise RuntimeError("converter exploded")
+
+    monkeypatch.setattr(pipeline, "FORMATS", {"onnx-fp32": Format("onnx-fp32", "onnx", "fp32", "m.onnx", crash)})
+    with pytest.raises(ConversionError, match="onnx-fp32: conversion failed: RuntimeError: converter exploded"):
+        pipeline.convert(tmp_path, mnist.subset(n_train=100, n_test=100))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+
+
+def test_triton_repository(tiny_models, manifest, tmp_path):
+    from mnist_edge.convert.triton import export_triton
+
+    names = export_triton(tiny_models, manifest, tmp_path / "repo")
+    assert names == ["onnx-fp32", "onnx-int8"]
+    for name in names:
+        config = (tmp_path / "repo" / name / "config.pbtxt").read_text()
+        assert f'name: "{name}"' in config and 'platform: "onnxruntime_onnx"' in config
+        assert "dims: [ 28, 28, 1 ]" in config and "TYPE_FP32" in config and "dims: [ 10 ]" in config
+        model = (tmp_path / "repo" / name / "1" / "model.onnx").read_bytes()
+        assert hashlib.sha256(model).hexdigest() == manifest["artifacts"][name]["sha256"]
+    # Re-exporting replaces the folders cleanly.
+    assert export_triton(tiny_models, manifest, tmp_path / "repo") == names
+    assert sorted(p.name for p in (tmp_path / "repo").iterdir()) == names

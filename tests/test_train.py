@@ -1,0 +1,93 @@
+"""Training: the architectures, augmentation, reproducibility, and the report it writes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+def test_seed_architecture_is_the_tutorial_network():
+    from keras import layers
+
+    from mnist_edge.train.models import build_model
+
+    model = build_model("seed")
+    kinds = [type(layer) for layer in model.layers[1:]]
+    assert kinds == [layers.Conv2D, layers.MaxPooling2D, layers.Flatten, layers.Dense, layers.Dense]
+    conv, _, _, hidden, out = model.layers[1:]
+    assert conv.filters == 32 and conv.kernel_size == (3, 3) and conv.activation.__name__ == "relu"
+    assert hidden.units == 128 and hidden.activation.__name__ == "relu"
+    assert out.units == 10 and out.activation.__name__ == "softmax"
+
+
+def test_default_architecture_fits_the_int8_budget():
+    from mnist_edge.train.models import build_model
+
+    model = build_model("cnn")
+    assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 10)
+    # One byte per int8 weight: under ~140k parameters keeps the int8 file within 150 KB.
+    assert model.count_params() < 140_000
+
+
+def test_unknown_architecture_lists_the_valid_ones():
+    from mnist_edge.runtime.errors import UnknownNameError
+    from mnist_edge.train.models import build_model
+
+    with pytest.raises(UnknownNameError, match="cnn, seed"):
+        build_model("resnet")
+
+
+def test_augmentation_keeps_range_and_changes_images(mnist):
+    import tensorflow as tf
+
+    from mnist_edge.runtime.preprocess import scale_pixels
+    from mnist_edge.train.augment import augment
+
+    batch = tf.constant(scale_pixels(mnist.x_train[:64]))
+    out = augment(batch, tf.constant([1, 2], tf.int64)).numpy()
+    again = augment(batch, tf.constant([1, 2], tf.int64)).numpy()
+    other = augment(batch, tf.constant([1, 3], tf.int64)).numpy()
+    assert out.shape == batch.shape and out.min() >= 0 and out.max() <= 1
+    np.testing.assert_array_equal(out, again)  # stateless: the seed decides
+    assert not np.allclose(out, other)
+    assert np.abs(out - batch.numpy()).mean() > 0.01  # it really distorts
+    # Ink survives: a distortion that erased or flooded digits would teach nothing.
+    ratio = out.sum(axis=(1, 2, 3)) / batch.numpy().sum(axis=(1, 2, 3))
+    assert 0.4 < ratio.min() and ratio.max() < 3
+
+
+def test_same_seed_gives_the_same_weights(mnist):
+    from mnist_edge.train.fit import TrainConfig, train
+
+    cfg = TrainConfig(epochs=1, limit=512, batch_size=64)
+    first, _ = train(mnist.subset(n_test=200), cfg, verbose=0)
+    second, _ = train(mnist.subset(n_test=200), cfg, verbose=0)
+    for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_training_report_and_files(tiny_models):
+    report = json.loads((tiny_models / "training.json").read_text())
+    test = report["test"]
+    assert test["count"] == 10000  # the whole test set, not the slice the tiny model trained on
+    assert 0.9 < test["accuracy"] <= 1
+    matrix = np.array(test["confusion_matrix"])
+    assert matrix.shape == (10, 10) and matrix.sum() == 10000
+    assert np.trace(matrix) == 10000 - test["errors"]
+    assert set(test["per_class_accuracy"]) == {str(d) for d in range(10)}
+    assert report["config"]["arch"] == "cnn" and report["train_images"] == 4000
+    assert report["versions"]["tensorflow"]
+    png = (tiny_models / "confusion_matrix.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+
+
+def test_summarize_counts_errors_per_class():
+    from mnist_edge.train.report import summarize
+
+    labels = np.array([0, 0, 1, 1])
+    probs = np.eye(10)[[0, 1, 1, 1]]
+    summary = summarize(labels, probs)
+    assert summary["accuracy"] == 0.75 and summary["errors"] == 1
+    assert summary["per_class_accuracy"]["0"] == 0.5 and summary["per_class_accuracy"]["1"] == 1.0
+    assert summary["confusion_matrix"][0][1] == 1

@@ -1,0 +1,211 @@
+"""A drawn-digit evaluation set: MNIST test digits redrawn the way people draw on a 280 x 280 canvas."""
+
+from __future__ import annotations
+
+import io
+import json
+import statistics
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from mnist_edge.runtime.errors import MnistEdgeError
+from mnist_edge.runtime.preprocess import preprocess
+
+CANVAS = 280  # the Streamlit canvas' size, 10 x MNIST's
+MARGIN = 2  # a drawing stays inside the canvas, if only just
+HEIGHT_RANGE = (50, 250)  # from a digit scribbled in a corner to one filling the canvas
+SIZE_BUCKETS = ((110, "small"), (190, "medium"), (CANVAS + 1, "large"))
+# Pen width as a fraction of the digit's height; MNIST's own strokes are ~0.09 of it.
+THICKNESS_BUCKETS = {"thin": (0.04, 0.07), "medium": (0.07, 0.12), "thick": (0.12, 0.2)}
+STYLES = ("canvas", "black-on-white", "white-on-black")
+# streamlit-drawable-canvas lets the user pick any stroke colour; white on transparent is the hard case.
+CANVAS_COLOURS = ((0, 0, 0), (255, 255, 255), (31, 119, 180), (220, 20, 60))
+SUPERSAMPLE = 2  # strokes are drawn at 2x and box-reduced: anti-aliased edges like a browser canvas brush
+GROUPS = ("style", "size", "thickness")
+Sample = tuple[np.ndarray, int, dict]
+
+
+def _neighbours(p: np.ndarray) -> list[np.ndarray]:
+    """P2..P9 of Zhang-Suen: N, NE, E, SE, S, SW, W, NW of every pixel of a 1-padded array."""
+    h, w = p.shape[0] - 2, p.shape[1] - 2
+    offsets = ((0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 0), (1, 0), (0, 0))
+    return [p[dy : dy + h, dx : dx + w] for dy, dx in offsets]
+
+
+def thin(mask: np.ndarray) -> np.ndarray:
+    """Zhang-Suen thinning of a boolean image to a one-pixel skeleton (the path a pen would trace)."""
+    skel = np.pad(mask.astype(np.uint8), 1)
+    while True:
+        changed = False
+        for step in (0, 1):
+            n = _neighbours(skel)
+            core = skel[1:-1, 1:-1]
+            count = sum(n)
+            transitions = sum(((n[i] == 0) & (n[(i + 1) % 8] == 1)).astype(np.uint8) for i in range(8))
+            p2, p4, p6, p8 = n[0], n[2], n[4], n[6]
+            if step == 0:
+                cond = (p2 * p4 * p6 == 0) & (p4 * p6 * p8 == 0)
+            else:
+                cond = (p2 * p4 * p8 == 0) & (p2 * p6 * p8 == 0)
+            remove = (core == 1) & (count >= 2) & (count <= 6) & (transitions == 1) & cond
+            if remove.any():
+                core[remove] = 0
+                changed = True
+        if not changed:
+            return skel[1:-1, 1:-1].astype(bool)
+
+
+def _bucket(value: float, buckets) -> str:
+    return next(name for limit, name in buckets if value < limit)
+
+
+def draw(digit: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """One 28 x 28 uint8 MNIST digit -> a 280 x 280 RGBA uint8 drawing of it, and the conditions it was drawn in."""
+    up = 4  # thin at 4x, so the skeleton follows the strokes' middles smoothly
+    big = np.asarray(Image.fromarray(digit).resize((28 * up, 28 * up), Image.Resampling.BICUBIC)) > 127
+    ys, xs = np.nonzero(thin(big))
+    if len(ys) == 0:
+        raise MnistEdgeError("the digit has no strokes to draw")
+    style = str(rng.choice(STYLES))
+    thickness = str(rng.choice(list(THICKNESS_BUCKETS)))
+    height = float(rng.uniform(*HEIGHT_RANGE))
+    pen = max(2.0, height * rng.uniform(*THICKNESS_BUCKETS[thickness]))
+    span_y, span_x = max(ys.max() - ys.min(), up), xs.max() - xs.min()
+    scale = (height - pen) / span_y
+    scale = min(scale, (CANVAS - 2 * MARGIN - pen) / max(span_x, 1))  # a wide digit must fit across too
+    box_w, box_h = span_x * scale + pen, span_y * scale + pen
+    left = rng.uniform(MARGIN, CANVAS - MARGIN - box_w)
+    top = rng.uniform(MARGIN, CANVAS - MARGIN - box_h)
+    # Pen positions on the supersampled canvas; a pen of width `pen` centred on the skeleton.
+    s = SUPERSAMPLE
+    px = ((xs - xs.min()) * scale + left + pen / 2) * s
+    py = ((ys - ys.min()) * scale + top + pen / 2) * s
+    index = -np.ones((28 * up + 2, 28 * up + 2), dtype=np.int64)
+    index[ys + 1, xs + 1] = np.arange(len(ys))
+    layer = Image.new("L", (CANVAS * s, CANVAS * s), 0)
+    pencil = ImageDraw.Draw(layer)
+    r = pen * s / 2
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):  # each 8-neighbour pair once: the pen's path
+        for a, b in zip(index[ys + 1, xs + 1], index[ys + 1 + dy, xs + 1 + dx]):
+            if b >= 0:
+                pencil.line([(px[a], py[a]), (px[b], py[b])], fill=255, width=max(1, round(2 * r)))
+    for x, y in zip(px, py):  # round caps and joints, like a brush
+        pencil.ellipse([x - r, y - r, x + r, y + r], fill=255)
+    ink = np.asarray(layer.reduce(s))
+    image = np.empty((CANVAS, CANVAS, 4), dtype=np.uint8)
+    if style == "canvas":
+        colour = CANVAS_COLOURS[rng.integers(len(CANVAS_COLOURS))]
+        image[:, :, :3] = np.where(ink[:, :, None] > 0, np.array(colour, dtype=np.uint8), 0)
+        image[:, :, 3] = ink  # a transparent background: only the strokes have alpha
+    else:
+        image[:, :, :3] = (255 - ink if style == "black-on-white" else ink)[:, :, None]
+        image[:, :, 3] = 255
+    offset = (round(left + box_w / 2 - CANVAS / 2), round(top + box_h / 2 - CANVAS / 2))
+    conditions = {
+        "style": style,
+        "height_px": round(box_h),
+        "size": _bucket(box_h, SIZE_BUCKETS),
+        "thickness_px": round(pen, 1),
+        "thickness": thickness,
+        "offset": offset,
+        "off_centre": max(abs(offset[0]), abs(offset[1])) > CANVAS // 8,
+    }
+    return image, conditions
+
+
+def drawn_set(images: np.ndarray, labels: np.ndarray, count: int, seed: int) -> list[Sample]:
+    """The first `count` digits drawn, as (RGBA image, label, conditions); sample i depends only on (seed, i)."""
+    samples = []
+    for i in range(min(count, len(images))):
+        image, conditions = draw(images[i], np.random.default_rng([seed, i]))
+        samples.append((image, int(labels[i]), {"index": i, **conditions}))
+    return samples
+
+
+def to_png(image: np.ndarray) -> bytes:
+    """An RGBA array as PNG bytes (what a browser uploads)."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def summarize(results: Sequence[tuple[dict, bool]]) -> dict:
+    """(conditions, correct) pairs -> overall accuracy and accuracy per style, size and thickness."""
+    groups: dict[str, dict[str, list[bool]]] = {g: defaultdict(list) for g in GROUPS}
+    for conditions, correct in results:
+        for g in GROUPS:
+            groups[g][conditions[g]].append(correct)
+    summary = {"count": len(results), "accuracy": float(np.mean([c for _, c in results])) if results else 0.0}
+    for g in GROUPS:
+        summary[f"by_{g}"] = {k: {"count": len(v), "accuracy": float(np.mean(v))} for k, v in sorted(groups[g].items())}
+    return summary
+
+
+def accuracy(predict: Callable[[np.ndarray], np.ndarray], samples: Sequence[Sample]) -> dict:
+    """Accuracy of a backend's predict on drawn samples through `preprocess`, in process (no HTTP)."""
+    batch = np.concatenate([preprocess(image) for image, _, _ in samples])
+    labels = np.array([label for _, label, _ in samples])
+    correct = np.asarray(predict(batch)).argmax(axis=1) == labels
+    return summarize([(conditions, bool(c)) for (_, _, conditions), c in zip(samples, correct)])
+
+
+def _post(url: str, png: bytes, token: str | None) -> dict:
+    headers = {"Content-Type": "image/png"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=png, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def _report(summary: dict, latencies: list[float]) -> None:
+    print(f"drawn digits: accuracy {summary['accuracy']:.2%} on {summary['count']}, "
+          f"median latency {statistics.median(latencies):.1f} ms")
+    for g in GROUPS:
+        parts = [f"{k} {v['accuracy']:.2%} ({v['count']})" for k, v in summary[f"by_{g}"].items()]
+        print(f"  by {g}: " + ", ".join(parts))
+
+
+def evaluate_cli(args) -> int:
+    """`mnist-edge drawn-eval`: POST drawn test digits to the API as PNGs and print the accuracy by condition."""
+    from tqdm import tqdm
+
+    from mnist_edge.train.data import load_mnist
+
+    mnist = load_mnist(args.data)
+    base = args.url.rstrip("/")
+    url = f"{base}/v1/predict" + (f"?{urllib.parse.urlencode({'backend': args.model})}" if args.model else "")
+    if args.save:
+        Path(args.save).mkdir(parents=True, exist_ok=True)
+    results, latencies = [], []
+    for image, label, conditions in tqdm(drawn_set(mnist.x_test, mnist.y_test, args.count, args.seed), unit="digit"):
+        png = to_png(image)
+        if args.save:
+            (Path(args.save) / f"{conditions['index']:04d}_label-{label}_{conditions['style']}.png").write_bytes(png)
+        start = time.perf_counter()
+        try:
+            body = _post(url, png, args.token)
+        except urllib.error.HTTPError as exc:  # before URLError: it is one
+            detail = exc.read().decode("utf-8", "replace").strip()[:200]
+            print(f"mnist-edge: error: the API at {base} answered {exc.code}: {detail}", file=sys.stderr)
+            return 1
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            print(f"mnist-edge: error: cannot reach the API at {base}: {reason}", file=sys.stderr)
+            return 1
+        latencies.append((time.perf_counter() - start) * 1000)
+        results.append((conditions, int(body["digit"]) == label))
+    if not results:
+        print("mnist-edge: error: --count must be at least 1", file=sys.stderr)
+        return 1
+    _report(summarize(results), latencies)
+    return 0
