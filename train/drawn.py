@@ -83,8 +83,8 @@ def draw(digit: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]
     scale = (height - pen) / span_y
     scale = min(scale, (CANVAS - 2 * MARGIN - pen) / max(span_x, 1))  # a wide digit must fit across too
     box_w, box_h = span_x * scale + pen, span_y * scale + pen
-    left = rng.uniform(MARGIN, CANVAS - MARGIN - box_w)
-    top = rng.uniform(MARGIN, CANVAS - MARGIN - box_h)
+    left = rng.uniform(MARGIN, max(MARGIN, CANVAS - MARGIN - box_w))  # max(): rounding on a full-width digit
+    top = rng.uniform(MARGIN, max(MARGIN, CANVAS - MARGIN - box_h))
     # Pen positions on the supersampled canvas; a pen of width `pen` centred on the skeleton.
     s = SUPERSAMPLE
     px = ((xs - xs.min()) * scale + left + pen / 2) * s
@@ -187,7 +187,8 @@ def evaluate_cli(args) -> int:
     if args.save:
         Path(args.save).mkdir(parents=True, exist_ok=True)
     results, latencies = [], []
-    for image, label, conditions in tqdm(drawn_set(mnist.x_test, mnist.y_test, args.count, args.seed), unit="digit"):
+    progress = tqdm(drawn_set(mnist.x_test, mnist.y_test, args.count, args.seed), unit="digit")
+    for image, label, conditions in progress:
         png = to_png(image)
         if args.save:
             (Path(args.save) / f"{conditions['index']:04d}_label-{label}_{conditions['style']}.png").write_bytes(png)
@@ -196,10 +197,12 @@ def evaluate_cli(args) -> int:
             body = _post(url, png, args.token)
         except urllib.error.HTTPError as exc:  # before URLError: it is one
             detail = exc.read().decode("utf-8", "replace").strip()[:200]
+            progress.close()  # the bar's last line must not land after the error's
             print(f"mnist-edge: error: the API at {base} answered {exc.code}: {detail}", file=sys.stderr)
             return 1
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
+            progress.close()
             print(f"mnist-edge: error: cannot reach the API at {base}: {reason}", file=sys.stderr)
             return 1
         latencies.append((time.perf_counter() - start) * 1000)
