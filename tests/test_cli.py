@@ -26,14 +26,14 @@ def one_line_error(err: str) -> str:
 def test_train_then_convert(mnist, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("MNIST_DATA", raising=False)  # --data must be enough
     data = mnist.source
-    code, out, _ = run(capsys, "train", "--data", data, "--limit", "3000", "--epochs", "2", "--no-augment",
+    code, out, _ = run(capsys, "train", "--data", data, "--limit", "6000", "--epochs", "2", "--no-augment",
                        "--out", str(tmp_path / "m"))
     assert code == 0 and "test accuracy" in out
-    code, out, _ = run(capsys, "convert", "--models", str(tmp_path / "m"), "--data", data,
+    code, out, err = run(capsys, "convert", "--models", str(tmp_path / "m"), "--data", data,
                        "--triton", str(tmp_path / "triton"))
-    assert code == 0 and "onnx-int8" in out
+    assert code == 0 and "onnx-int8" in out, err
     manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
-    assert manifest["training"]["config"]["epochs"] == 2 and manifest["training"]["train_images"] == 3000
+    assert manifest["training"]["config"]["epochs"] == 2 and manifest["training"]["train_images"] == 6000
     assert (tmp_path / "triton" / "onnx-fp32" / "1" / "model.onnx").is_file()
 
 

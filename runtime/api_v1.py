@@ -1,0 +1,222 @@
+"""The v1 JSON API: /v1/predict (one image or a batch), /v1/compare (every model), /v1/models."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from flask import Blueprint, current_app, request
+from PIL import Image
+
+from mnist_edge.runtime.errors import (
+    ImageDecodeError, MalformedRequestError, MnistEdgeError, ModelLoadError, PayloadTooLargeError,
+    UnsupportedMediaError,
+)
+from mnist_edge.runtime.preprocess import MAX_PIXELS, normalize, preprocess
+from mnist_edge.runtime.registry import ModelSlot
+
+bp = Blueprint("v1", __name__, url_prefix="/v1")
+
+ACCEPTED = "multipart/form-data (field `file`), image/* or application/octet-stream, or application/json"
+TRUE = ("1", "true", "yes", "on")
+
+
+@dataclass
+class Inputs:
+    """A request's images, preprocessed, and its options."""
+
+    batch: np.ndarray  # float32 N x 28 x 28 x 1
+    is_batch: bool
+    backend: str | None
+    return_image: bool
+    preprocess_ms: float
+
+
+def _state():
+    return current_app.extensions["mnist_edge"]
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
+
+
+def _b64(value: object) -> bytes:
+    """Base64 text or a data: URL -> bytes."""
+    if not isinstance(value, str) or not value:
+        raise MalformedRequestError("`image` must be a non-empty base64 string (PNG/JPEG, or a data: URL)")
+    if value.startswith("data:"):
+        header, _, value = value.partition(",")
+        if not header.endswith(";base64"):
+            raise MalformedRequestError("a data: URL in `image` must be base64-encoded (data:image/png;base64,...)")
+    try:
+        return base64.b64decode("".join(value.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ImageDecodeError(f"`image` is not valid base64 ({exc})") from None
+
+
+def _pixels(value: object, max_pixels: int) -> np.ndarray:
+    """A JSON list of rows (0-255 or 0-1) -> float32 array, checked before preprocessing."""
+    try:
+        pixels = np.asarray(value, dtype=np.float32)
+    except (ValueError, TypeError):
+        raise MalformedRequestError("`pixels` must be a rectangular list of rows of numbers") from None
+    if pixels.ndim not in (2, 3):
+        raise ImageDecodeError(f"`pixels` must be H x W (or H x W x C) rows, got {pixels.ndim} dimension(s)",
+                               shape=list(pixels.shape))
+    if pixels.size > max_pixels:
+        raise PayloadTooLargeError(f"`pixels` holds {pixels.size:,} values; the limit is {max_pixels:,}", limit=max_pixels)
+    if not np.isfinite(pixels).all() or pixels.min() < 0 or pixels.max() > 255:
+        raise ImageDecodeError("`pixels` must lie in 0-255 (or 0-1)")
+    return pixels
+
+
+def _item(item: object, max_pixels: int) -> np.ndarray:
+    """One JSON input object -> float32 28 x 28 x 1."""
+    if not isinstance(item, dict):
+        raise MalformedRequestError("each input must be an object with `image` or `pixels`")
+    if "image" in item:
+        return preprocess(_b64(item["image"]), max_pixels=max_pixels)[0]
+    if "pixels" in item:
+        return normalize(_pixels(item["pixels"], max_pixels))
+    raise MalformedRequestError("the input needs `image` (base64 PNG/JPEG) or `pixels` (rows of numbers)")
+
+
+def _json_items(options: dict) -> tuple[list[object], bool]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise MalformedRequestError("the body must be a JSON object with `image`, `pixels` or `instances`")
+    for key in options:
+        if options[key] is None and body.get(key) is not None:
+            options[key] = body[key]
+    if "instances" not in body:
+        return [body], False
+    instances, limit = body["instances"], _state().config.max_batch
+    if not isinstance(instances, list) or not instances:
+        raise MalformedRequestError("`instances` must be a non-empty list of {image|pixels} objects")
+    if len(instances) > limit:
+        raise PayloadTooLargeError(f"{len(instances)} instances; the batch limit is {limit}", limit=limit)
+    return instances, True
+
+
+def read_inputs() -> Inputs:
+    """Whatever the request carries (upload, raw image, JSON) -> one preprocessed batch and the options."""
+    options = {"backend": request.args.get("backend"),
+               "return_image": request.args.get("return_image", request.args.get("image"))}
+    mimetype = request.mimetype
+    if request.is_json:
+        items, is_batch = _json_items(options)
+    elif mimetype == "multipart/form-data":
+        upload = request.files.get("file") or request.files.get("image")
+        if upload is None:
+            raise MalformedRequestError("the multipart upload has no `file` (or `image`) field")
+        for key in options:
+            options[key] = options[key] if options[key] is not None else request.form.get(key)
+        items, is_batch = [upload.read()], False
+    elif mimetype.startswith("image/") or mimetype == "application/octet-stream":
+        items, is_batch = [request.get_data(cache=False)], False
+    else:
+        raise UnsupportedMediaError(f"Content-Type {mimetype or '(none)'} is not taken; send {ACCEPTED}",
+                                    content_type=mimetype or None)
+    backend = options["backend"]
+    if backend is not None and not isinstance(backend, str):
+        raise MalformedRequestError("`backend` must be a model name (a string)")
+    flag = options["return_image"]
+    return_image = flag is True or (isinstance(flag, str) and flag.lower() in TRUE)
+    max_pixels = _state().config.max_image_pixels or MAX_PIXELS
+    started = time.perf_counter()
+    images = []
+    for index, item in enumerate(items):
+        try:
+            images.append(preprocess(item, max_pixels=max_pixels)[0] if isinstance(item, bytes) else
+                          _item(item, max_pixels))
+        except MnistEdgeError as exc:
+            if is_batch:
+                exc.message = f"instances[{index}]: {exc.message}"
+                exc.details["instance"] = index
+            raise
+    return Inputs(np.stack(images), is_batch, backend, return_image, _ms(time.perf_counter() - started))
+
+
+def run_model(slot: ModelSlot, batch: np.ndarray) -> tuple[np.ndarray, float]:
+    """One predict call, timed and counted in the metrics."""
+    started = time.perf_counter()
+    probs = np.asarray(slot.backend.predict(batch), dtype=np.float32)
+    seconds = time.perf_counter() - started
+    _state().metrics.inference(slot.name, seconds)
+    return probs, _ms(seconds)
+
+
+def result(probs: np.ndarray) -> dict:
+    """One image's answer from its row of probabilities."""
+    digit = int(np.argmax(probs))
+    return {"digit": digit, "confidence": round(float(probs[digit]), 6),
+            "probabilities": [round(float(p), 6) for p in probs]}
+
+
+def png_base64(image: np.ndarray) -> str:
+    """A 28 x 28 x 1 float image as base64 PNG: what the model saw, white ink on black."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(image[:, :, 0] * 255).astype(np.uint8)).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _model_fields(slot: ModelSlot) -> dict:
+    return {"backend": slot.name, "format": slot.entry.get("format"), "precision": slot.entry.get("precision")}
+
+
+@bp.post("/predict")
+def predict() -> dict:
+    """Classify one image, or a JSON batch under `instances` in one predict call."""
+    started = time.perf_counter()
+    inputs = read_inputs()
+    slot = _state().registry.get(inputs.backend)
+    probs, inference_ms = run_model(slot, inputs.batch)
+    answers = [result(row) for row in probs]
+    if inputs.return_image:
+        for answer, image in zip(answers, inputs.batch):
+            answer["image"] = png_base64(image)
+    body = {"predictions": answers} if inputs.is_batch else answers[0]
+    timings = {"preprocess": inputs.preprocess_ms, "inference": inference_ms, "total": _ms(time.perf_counter() - started)}
+    return {**body, **_model_fields(slot), "timings_ms": timings}
+
+
+@bp.post("/compare")
+def compare() -> dict:
+    """Run one image through every loaded model, each with its answer and inference time."""
+    started = time.perf_counter()
+    inputs = read_inputs()
+    if inputs.is_batch:
+        raise MalformedRequestError("/v1/compare takes one image, not `instances`")
+    slots = _state().registry.loaded()
+    if not slots:
+        raise ModelLoadError("no model is loaded")
+    results = []
+    for slot in slots:
+        probs, inference_ms = run_model(slot, inputs.batch)
+        results.append({**_model_fields(slot), **result(probs[0]), "inference_ms": inference_ms})
+    body = {"results": results, "agree": len({r["digit"] for r in results}) == 1}
+    if inputs.return_image:
+        body["image"] = png_base64(inputs.batch[0])
+    body["timings_ms"] = {"preprocess": inputs.preprocess_ms, "total": _ms(time.perf_counter() - started)}
+    return body
+
+
+@bp.get("/models")
+def models() -> dict:
+    """Every configured model, loaded or not (with the reason), its manifest figures and what runs it."""
+    registry = _state().registry
+    described = []
+    for name, slot in registry.slots.items():
+        entry, info = slot.entry, slot.info
+        described.append({
+            "name": name, "format": entry.get("format"), "precision": entry.get("precision"),
+            "file": entry.get("file"), "size_bytes": entry.get("size_bytes"), "sha256": entry.get("sha256"),
+            "accuracy": entry.get("accuracy"), "loaded": slot.loaded, "error": slot.error,
+            "default": name == registry.default, "providers": info.get("providers"),
+            "inputs": info.get("inputs", entry.get("inputs", [])), "outputs": info.get("outputs", entry.get("outputs", [])),
+        })
+    return {"default": registry.default, "models": described}

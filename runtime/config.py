@@ -1,0 +1,130 @@
+"""The server's settings: one dataclass of defaults, filled from flags, then MNIST_EDGE_* variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mnist_edge.runtime.errors import ConfigError
+
+ENV_PREFIX = "MNIST_EDGE_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def default_models_dir() -> Path:
+    """The shipped models: `mnist_edge/models` next to `mnist_edge/runtime`, in a wheel and in a checkout alike."""
+    # Not importlib.resources: an editable install cannot import a data-only package nested in a regular one.
+    return Path(__file__).resolve().parent.parent / "models"
+
+
+@dataclass(kw_only=True)
+class ServeConfig:
+    """Everything `create_app` and `serve` need; tests build one directly."""
+
+    models_dir: Path = field(default_factory=default_models_dir)
+    models: list[str] | None = None  # None: every artifact that needs no TensorFlow (keras only when named)
+    default_model: str | None = None  # None: the manifest's default, the one the converter picked for the edge
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)  # ONNX execution providers, best first; CPU is the fallback
+    onnx_threads: int = 1  # intra-op threads per ONNX session: concurrent requests use the cores, no pool spins
+    threads: int = 4  # waitress worker threads: on 2-4 cores more only queue on the GIL and the models
+    host: str = "127.0.0.1"  # loopback unless told: a device on a shared network should not serve the world by accident
+    port: int = 8000
+    token: str | None = None  # when set, every route but the health probes wants `Authorization: Bearer <token>`
+    max_body_bytes: int = 5 * 1024 * 1024  # a 280 x 280 canvas PNG is ~5 KB; a phone photo fits, a video doesn't
+    max_batch: int = 64  # images per request: bounds one request's latency and memory on a Pi
+    max_image_pixels: int | None = None  # decompression-bomb limit; None: preprocess.MAX_PIXELS
+    log_level: str = "INFO"
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError("must be a whole number") from None
+
+
+def _positive_int(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError("must be 0-65535 (0: any free port)")
+    return value
+
+
+def _megabytes(text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("must be a number of megabytes") from None
+    if not 0 < value < 1e6:
+        raise ValueError("must be more than 0")
+    return int(value * 1024 * 1024)
+
+
+def _names(values: str | list[str]) -> list[str]:
+    items = [values] if isinstance(values, str) else values
+    names = [name.strip() for item in items for name in item.split(",") if name.strip()]
+    if not names:
+        raise ValueError("names no model")
+    return names
+
+
+def _log_level(text: str) -> str:
+    if text.upper() not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return text.upper()
+
+
+def _text(text: str) -> str:
+    if not text.strip():
+        raise ValueError("is empty")
+    return text.strip()
+
+
+# ServeConfig field -> (command-line flag, environment variable, how to parse either's text). Flags win.
+SOURCES: dict[str, tuple[str, str, Callable]] = {
+    "models_dir": ("--models-dir", "MODELS_DIR", lambda text: Path(_text(text))),
+    "models": ("--model", "MODELS", _names),
+    "default_model": ("--default-model", "DEFAULT_MODEL", _text),
+    "providers": ("--providers", "PROVIDERS", lambda text: tuple(_names(text))),
+    "onnx_threads": ("--onnx-threads", "ONNX_THREADS", _positive_int),
+    "threads": ("--threads", "THREADS", _positive_int),
+    "host": ("--host", "HOST", _text),
+    "port": ("--port", "PORT", _port),
+    "token": ("--token", "TOKEN", _text),
+    "max_body_bytes": ("--max-body-mb", "MAX_BODY_MB", _megabytes),
+    "max_batch": ("--max-batch", "MAX_BATCH", _positive_int),
+    "max_image_pixels": ("--max-image-pixels", "MAX_IMAGE_PIXELS", _positive_int),
+    "log_level": ("--log-level", "LOG_LEVEL", _log_level),
+}
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable for a setting, e.g. MNIST_EDGE_PORT."""
+    return ENV_PREFIX + SOURCES[field_name][1]
+
+
+def config_from(args: object | None = None, environ: Mapping[str, str] | None = None) -> ServeConfig:
+    """Flags win over MNIST_EDGE_* variables, which win over the defaults; a bad value is a ConfigError."""
+    environ = os.environ if environ is None else environ
+    values: dict = {}
+    for name, (flag, _, parse) in SOURCES.items():
+        dest = flag.removeprefix("--").replace("-", "_")
+        raw, source = getattr(args, dest, None), flag
+        if raw is None:
+            raw, source = environ.get(env_name(name)), env_name(name)
+        if raw is None:
+            continue
+        try:
+            values[name] = parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{source}={raw!r}: {exc}", setting=name) from None
+    return ServeConfig(**values)

@@ -1,0 +1,148 @@
+"""`mnist-edge serve`: flags, logging, and the waitress server (also startable in a thread for tests)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+from mnist_edge.runtime.config import SOURCES, config_from, env_name
+
+IMPORTED_AT = time.perf_counter()  # fallback clock for cold start where /proc is missing
+log = logging.getLogger("mnist_edge.serve")
+
+HELP = {
+    "models_dir": "folder with manifest.json and the model files (default: the shipped models)",
+    "models": "model(s) to load, repeatable or comma-separated (default: every one that needs no TensorFlow)",
+    "default_model": "model answering requests that name none (default: the manifest's)",
+    "providers": "ONNX execution providers, comma-separated, best first (default: CPUExecutionProvider)",
+    "onnx_threads": "intra-op threads per ONNX session (default: 1; requests run in parallel instead)",
+    "threads": "waitress worker threads (default: 4)",
+    "host": "address to bind (default: 127.0.0.1; 0.0.0.0 to serve the network)",
+    "port": "TCP port (default: 8000; 0 for any free one)",
+    "token": "require `Authorization: Bearer TOKEN` (prefer the variable: flags show in `ps`)",
+    "max_body_bytes": "largest request body in MB (default: 5)",
+    "max_batch": "most images in one request (default: 64)",
+    "max_image_pixels": "largest decoded image, width x height (default: 4000000)",
+    "log_level": "DEBUG, INFO, WARNING or ERROR (default: INFO)",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The serve flags; each one also reads MNIST_EDGE_<NAME>, and values are checked by `config_from`."""
+    for name, (flag, _, _) in SOURCES.items():
+        kwargs = {"action": "append"} if name == "models" else {}
+        parser.add_argument(flag, metavar=flag.removeprefix("--").split("-")[-1].upper(),
+                            help=f"{HELP[name]} [${env_name(name)}]", **kwargs)
+
+
+def process_age() -> float:
+    """Seconds since this process started (Linux /proc), else since this module was imported."""
+    try:
+        with open("/proc/self/stat") as fh:
+            start_ticks = int(fh.read().rpartition(")")[2].split()[19])
+        with open("/proc/uptime") as fh:
+            uptime = float(fh.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.perf_counter() - IMPORTED_AT
+
+
+def log_models(registry) -> None:
+    """One line per configured model: what it runs on, or why it failed."""
+    for name, slot in registry.slots.items():
+        if slot.loaded:
+            providers = slot.info.get("providers")
+            on = f" on {', '.join(providers)}" if providers else ""
+            log.info("model %s loaded (%s %s%s)%s", name, slot.entry.get("format"), slot.entry.get("precision"), on,
+                     " [default]" if name == registry.default else "")
+        else:
+            log.error("model %s FAILED: %s", name, slot.error)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket, bound here so that a failure (port taken, bad host) leaves nothing of waitress open."""
+    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    return socket.create_server(address, family=family)
+
+
+def create_waitress(app, listener: socket.socket, *, threads: int):
+    """The waitress server for `app` on a bound socket."""
+    import waitress
+
+    # Flask answers an oversize body with our JSON 413; waitress refuses far larger ones before spooling them to disk.
+    body_limit = 2 * (app.config.get("MAX_CONTENT_LENGTH") or 0) + 1024 * 1024
+    return waitress.create_server(app, sockets=[listener], threads=threads, max_request_body_size=body_limit)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Build the config and the app, bind, log readiness with the cold-start time, and serve until interrupted."""
+    from mnist_edge.runtime.app import create_app
+
+    config = config_from(args)
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(config)
+    registry = app.extensions["mnist_edge"].registry
+    log_models(registry)
+    if not registry.loaded():
+        log.error("no model loaded from %s; nothing to serve", config.models_dir)
+        return 1
+    try:
+        listener = bind(config.host, config.port)
+    except OSError as exc:
+        log.error("cannot listen on %s:%s: %s", config.host, config.port, exc.strerror or exc)
+        return 1
+    server = create_waitress(app, listener, threads=config.threads)
+    auth = "bearer token required" if config.token else "no token"
+    log.info("serving on http://%s:%s (%d threads, %s), ready %.2f s after process start",
+             server.effective_host, server.effective_port, config.threads, auth, process_age())
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
+
+
+@dataclass
+class BackgroundServer:
+    """A real waitress server in a thread, on a loopback port; `close()` stops it."""
+
+    server: object
+    thread: threading.Thread
+    stopping: threading.Event
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. http://127.0.0.1:54321."""
+        return f"http://{self.server.effective_host}:{self.server.effective_port}"
+
+    def close(self) -> None:
+        """Stop the loop, then (from this thread, so no select() sees a closed socket) close every socket."""
+        from waitress import wasyncore
+
+        self.stopping.set()
+        self.thread.join(timeout=10)
+        self.server.task_dispatcher.shutdown()
+        wasyncore.close_all(self.server._map)  # the listener and any kept-alive connections
+
+
+def start_background(app, *, host: str = "127.0.0.1", port: int = 0, threads: int = 4) -> BackgroundServer:
+    """Serve `app` with waitress from a daemon thread (port 0: a free one); for tests and benchmarks."""
+    from waitress import wasyncore
+
+    server = create_waitress(app, bind(host, port), threads=threads)
+    stopping = threading.Event()
+
+    def loop() -> None:
+        while not stopping.is_set():
+            wasyncore.loop(timeout=0.05, map=server._map, count=1)
+
+    thread = threading.Thread(target=loop, name="waitress", daemon=True)
+    thread.start()
+    return BackgroundServer(server, thread, stopping)
