@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from mnist_edge.runtime.errors import MnistEdgeError
 from mnist_edge.runtime.preprocess import preprocess
@@ -29,6 +29,9 @@ THICKNESS_BUCKETS = {"thin": (0.04, 0.07), "medium": (0.07, 0.12), "thick": (0.1
 STYLES = ("canvas", "black-on-white", "white-on-black")
 # streamlit-drawable-canvas lets the user pick any stroke colour; white on transparent is the hard case.
 CANVAS_COLOURS = ((0, 0, 0), (255, 255, 255), (31, 119, 180), (220, 20, 60))
+# Parts of a digit thicker than this (in 4x pixels, ~5 px at 28 x 28) are loops the writer filled in;
+# thinning would collapse them to a line (a 9 into a 7), so they are drawn filled, as a brush leaves them.
+BLOB = 21
 SUPERSAMPLE = 2  # strokes are drawn at 2x and box-reduced: anti-aliased edges like a browser canvas brush
 GROUPS = ("style", "size", "thickness")
 Sample = tuple[np.ndarray, int, dict]
@@ -71,8 +74,9 @@ def _bucket(value: float, buckets) -> str:
 def draw(digit: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     """One 28 x 28 uint8 MNIST digit -> a 280 x 280 RGBA uint8 drawing of it, and the conditions it was drawn in."""
     up = 4  # thin at 4x, so the skeleton follows the strokes' middles smoothly
-    big = np.asarray(Image.fromarray(digit).resize((28 * up, 28 * up), Image.Resampling.BICUBIC)) > 127
-    ys, xs = np.nonzero(thin(big))
+    shape = Image.fromarray(digit).resize((28 * up, 28 * up), Image.Resampling.BICUBIC).point(lambda v: 255 * (v > 127))
+    blob = shape.filter(ImageFilter.MinFilter(BLOB)).filter(ImageFilter.MaxFilter(BLOB))  # an opening
+    ys, xs = np.nonzero(thin(np.asarray(shape) > 0))
     if len(ys) == 0:
         raise MnistEdgeError("the digit has no strokes to draw")
     style = str(rng.choice(STYLES))
@@ -100,6 +104,10 @@ def draw(digit: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]
                 pencil.line([(px[a], py[a]), (px[b], py[b])], fill=255, width=max(1, round(2 * r)))
     for x, y in zip(px, py):  # round caps and joints, like a brush
         pencil.ellipse([x - r, y - r, x + r, y + r], fill=255)
+    if blob.getbbox():
+        side = max(1, round(28 * up * scale * s))
+        corner = (round((left + pen / 2 - xs.min() * scale) * s), round((top + pen / 2 - ys.min() * scale) * s))
+        layer.paste(255, (*corner, corner[0] + side, corner[1] + side), blob.resize((side, side), Image.Resampling.BILINEAR))
     ink = np.asarray(layer.reduce(s))
     image = np.empty((CANVAS, CANVAS, 4), dtype=np.uint8)
     if style == "canvas":
