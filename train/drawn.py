@@ -83,7 +83,10 @@ def draw(digit: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]
     thickness = str(rng.choice(list(THICKNESS_BUCKETS)))
     height = float(rng.uniform(*HEIGHT_RANGE))
     pen = max(2.0, height * rng.uniform(*THICKNESS_BUCKETS[thickness]))
-    span_y, span_x = max(ys.max() - ys.min(), up), xs.max() - xs.min()
+    by, bx = np.nonzero(np.asarray(blob))
+    all_y, all_x = np.concatenate([ys, by]), np.concatenate([xs, bx])  # the layout must hold the filled parts too
+    y0, x0 = all_y.min(), all_x.min()
+    span_y, span_x = max(all_y.max() - y0, up), all_x.max() - x0
     scale = (height - pen) / span_y
     scale = min(scale, (CANVAS - 2 * MARGIN - pen) / max(span_x, 1))  # a wide digit must fit across too
     box_w, box_h = span_x * scale + pen, span_y * scale + pen
@@ -91,8 +94,8 @@ def draw(digit: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]
     top = rng.uniform(MARGIN, max(MARGIN, CANVAS - MARGIN - box_h))
     # Pen positions on the supersampled canvas; a pen of width `pen` centred on the skeleton.
     s = SUPERSAMPLE
-    px = ((xs - xs.min()) * scale + left + pen / 2) * s
-    py = ((ys - ys.min()) * scale + top + pen / 2) * s
+    px = ((xs - x0) * scale + left + pen / 2) * s
+    py = ((ys - y0) * scale + top + pen / 2) * s
     index = -np.ones((28 * up + 2, 28 * up + 2), dtype=np.int64)
     index[ys + 1, xs + 1] = np.arange(len(ys))
     layer = Image.new("L", (CANVAS * s, CANVAS * s), 0)
@@ -104,9 +107,9 @@ def draw(digit: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]
                 pencil.line([(px[a], py[a]), (px[b], py[b])], fill=255, width=max(1, round(2 * r)))
     for x, y in zip(px, py):  # round caps and joints, like a brush
         pencil.ellipse([x - r, y - r, x + r, y + r], fill=255)
-    if blob.getbbox():
+    if len(by):
         side = max(1, round(28 * up * scale * s))
-        corner = (round((left + pen / 2 - xs.min() * scale) * s), round((top + pen / 2 - ys.min() * scale) * s))
+        corner = (round((left + pen / 2 - x0 * scale) * s), round((top + pen / 2 - y0 * scale) * s))
         layer.paste(255, (*corner, corner[0] + side, corner[1] + side), blob.resize((side, side), Image.Resampling.BILINEAR))
     ink = np.asarray(layer.reduce(s))
     image = np.empty((CANVAS, CANVAS, 4), dtype=np.uint8)
@@ -137,6 +140,32 @@ def drawn_set(images: np.ndarray, labels: np.ndarray, count: int, seed: int) -> 
         image, conditions = draw(images[i], np.random.default_rng([seed, i]))
         samples.append((image, int(labels[i]), {"index": i, **conditions}))
     return samples
+
+
+def _redraw_chunk(job: tuple[np.ndarray, np.ndarray, int]) -> np.ndarray:
+    from mnist_edge.runtime.preprocess import normalize
+
+    digits, indices, seed = job
+    out = np.empty((len(digits), 28, 28, 1), dtype=np.float32)
+    for k, (digit, index) in enumerate(zip(digits, indices)):
+        # A stream of its own (the 1), so training drawings never repeat the evaluation set's conditions.
+        out[k] = normalize(draw(digit, np.random.default_rng([seed, 1, int(index)]))[0])
+    return out
+
+
+def redraw(digits: np.ndarray, indices: np.ndarray, *, seed: int, workers: int = 2) -> np.ndarray:
+    """Training digits drawn on a canvas and normalized as the API would: float32 N x 28 x 28 x 1, deterministic."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tqdm import tqdm
+
+    chunk = 250
+    jobs = [(digits[i : i + chunk], indices[i : i + chunk], seed) for i in range(0, len(digits), chunk)]
+    # spawn, not fork: the parent has TensorFlow's threads running, which a fork would copy mid-flight.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = list(tqdm(pool.map(_redraw_chunk, jobs), total=len(jobs), desc="drawing", unit="chunk"))
+    return np.concatenate(parts) if parts else np.empty((0, 28, 28, 1), np.float32)
 
 
 def to_png(image: np.ndarray) -> bytes:

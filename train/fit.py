@@ -34,16 +34,31 @@ class TrainConfig:
     seed: int = 0
     augment: bool = True  # off only for the seed tutorial comparison and smoke tests
     augment_config: AugmentConfig = field(default_factory=AugmentConfig)
+    # Share of training digits swapped for canvas drawings of themselves (redrawn with another pen and
+    # normalized by runtime.preprocess), so the model learns what the API feeds it. Part of augmentation.
+    drawn_fraction: float = 0.1
     limit: int | None = None  # train on the first N images (quick runs, tests)
 
 
-def _dataset(x: np.ndarray, y: np.ndarray, cfg: TrainConfig):
+def training_images(x: np.ndarray, cfg: TrainConfig) -> np.ndarray:
+    """Training inputs in [0, 1]; with augmentation, a seeded share of them redrawn as canvas drawings."""
+    images = scale_pixels(x)
+    count = int(len(x) * cfg.drawn_fraction) if cfg.augment else 0
+    if count:
+        from mnist_edge.train.drawn import redraw
+
+        pick = np.sort(np.random.default_rng(cfg.seed).choice(len(x), size=count, replace=False))
+        images[pick] = redraw(x[pick], pick, seed=cfg.seed)
+    return images
+
+
+def _dataset(images: np.ndarray, y: np.ndarray, cfg: TrainConfig):
     import tensorflow as tf
 
     from mnist_edge.train.augment import augment
 
-    ds = tf.data.Dataset.from_tensor_slices((scale_pixels(x), y.astype(np.int32)))
-    ds = ds.shuffle(len(x), seed=cfg.seed, reshuffle_each_iteration=True).batch(cfg.batch_size)
+    ds = tf.data.Dataset.from_tensor_slices((images, y.astype(np.int32)))
+    ds = ds.shuffle(len(images), seed=cfg.seed, reshuffle_each_iteration=True).batch(cfg.batch_size)
     if cfg.augment:
         # Stateless ops seeded by (seed, batch index): the same seed gives the same images whatever
         # the thread scheduling, so --seed reproduces a run.
@@ -92,7 +107,8 @@ def train(mnist: Mnist, cfg: TrainConfig, *, verbose: int = 1):
     steps = -(-len(x) // cfg.batch_size)
     _compile(model, cfg, steps)
     started = time.perf_counter()
-    model.fit(_dataset(x, y, cfg), epochs=cfg.epochs, verbose=verbose, shuffle=False)  # the dataset shuffles
+    images = training_images(x, cfg)
+    model.fit(_dataset(images, y, cfg), epochs=cfg.epochs, verbose=verbose, shuffle=False)  # the dataset shuffles
     seconds = time.perf_counter() - started
     probabilities = model.predict(scale_pixels(mnist.x_test), batch_size=1000, verbose=0)
     report = {
