@@ -20,7 +20,7 @@ from mnist_edge.runtime.backends import backend_class
 from mnist_edge.runtime.errors import ConversionError, DataError
 from mnist_edge.runtime.preprocess import scale_pixels
 from mnist_edge.train.data import Mnist
-from mnist_edge.train.fit import REPORT_FILE
+from mnist_edge.train.fit import CONFUSION_FILE, REPORT_FILE
 
 DEFAULT_MODEL = "tflite-int8"  # smallest and fastest on a Pi's CPU; served unless told otherwise
 CALIBRATION_SEED = 0
@@ -105,6 +105,10 @@ def convert(models_dir: Path, mnist: Mnist, *, out: Path | None = None, triton: 
         for name, path in staged.items():
             if not (name == "keras" and out == models_dir):
                 path.replace(out / path.name)
+        if out != models_dir:  # the training report travels with the model it describes
+            for extra in (REPORT_FILE, CONFUSION_FILE):
+                if (models_dir / extra).is_file():
+                    shutil.copyfile(models_dir / extra, out / extra)
         write_manifest(out, manifest)
     if triton:
         from mnist_edge.convert.triton import export_triton

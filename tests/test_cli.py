@@ -35,6 +35,10 @@ def test_train_then_convert(mnist, tmp_path, capsys, monkeypatch):
     manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
     assert manifest["training"]["config"]["epochs"] == 2 and manifest["training"]["train_images"] == 6000
     assert (tmp_path / "triton" / "onnx-fp32" / "1" / "model.onnx").is_file()
+    code, _, err = run(capsys, "convert", "--models", str(tmp_path / "m"), "--data", data, "--out", str(tmp_path / "o"))
+    assert code == 0, err
+    published = {p.name for p in (tmp_path / "o").iterdir()}
+    assert {"manifest.json", "model.keras", "model_int8.tflite", "training.json", "confusion_matrix.png"} <= published
 
 
 def test_missing_data_path(capsys, tmp_path):
