@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# The API fixtures (app, client, loaded_names, confident_digits) live beside the helpers they use.
+pytest_plugins = ["api_fixtures"]
+
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_MODELS = REPO / "models"
 

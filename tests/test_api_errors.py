@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from api_fixtures import GARBAGE, app, b64, client, ink_square, loaded_names, png  # noqa: F401
+from api_fixtures import GARBAGE, b64, ink_square, png
 
 from mnist_edge.runtime.app import create_app
 from mnist_edge.runtime.config import ServeConfig

@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 import pytest
-from api_fixtures import app, b64, canvas_png, client, direct, ink_square, loaded_names, png  # noqa: F401
+from api_fixtures import b64, canvas_png, direct, ink_square, png
 from PIL import Image
 
 from mnist_edge.runtime.preprocess import preprocess

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from api_fixtures import app, client, loaded_names  # noqa: F401
 
 from mnist_edge import __version__
 from mnist_edge.runtime.preprocess import scale_pixels

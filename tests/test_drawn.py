@@ -30,7 +30,7 @@ def test_same_seed_same_drawings_and_prefix_stable(mnist):
 
 
 def test_images_are_rgba_canvases_in_their_style(samples):
-    for image, label, cond in samples:
+    for image, _label, cond in samples:
         assert image.shape == (CANVAS, CANVAS, 4) and image.dtype == np.uint8
         alpha, rgb = image[..., 3], image[..., :3]
         corners = image[[0, 0, -1, -1], [0, -1, 0, -1]]

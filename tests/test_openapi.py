@@ -6,7 +6,7 @@ import re
 from urllib.parse import quote
 
 import pytest
-from api_fixtures import app, b64, damaged_copy, ink_square, png  # noqa: F401
+from api_fixtures import b64, damaged_copy, ink_square, png
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from referencing import Registry, Resource

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from api_fixtures import GARBAGE, app, canvas_png, confident_digits, direct, drawings, loaded_names  # noqa: F401
+from api_fixtures import GARBAGE, canvas_png, direct, drawings
 
 from mnist_edge.cli import main as cli_main
 from mnist_edge.runtime.config import ServeConfig, config_from, env_name
