@@ -11,7 +11,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -133,13 +133,16 @@ def draw(digit: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]
     return image, conditions
 
 
-def drawn_set(images: np.ndarray, labels: np.ndarray, count: int, seed: int) -> list[Sample]:
-    """The first `count` digits drawn, as (RGBA image, label, conditions); sample i depends only on (seed, i)."""
-    samples = []
+def iter_drawn(images: np.ndarray, labels: np.ndarray, count: int, seed: int) -> Iterator[Sample]:
+    """The first `count` digits drawn one at a time, as (RGBA image, label, conditions); sample i depends only on (seed, i)."""
     for i in range(min(count, len(images))):
         image, conditions = draw(images[i], np.random.default_rng([seed, i]))
-        samples.append((image, int(labels[i]), {"index": i, **conditions}))
-    return samples
+        yield image, int(labels[i]), {"index": i, **conditions}
+
+
+def drawn_set(images: np.ndarray, labels: np.ndarray, count: int, seed: int) -> list[Sample]:
+    """`iter_drawn` as a list."""
+    return list(iter_drawn(images, labels, count, seed))
 
 
 def _redraw_chunk(job: tuple[np.ndarray, np.ndarray, int]) -> np.ndarray:
@@ -224,7 +227,9 @@ def evaluate_cli(args) -> int:
     if args.save:
         Path(args.save).mkdir(parents=True, exist_ok=True)
     results, latencies = [], []
-    progress = tqdm(drawn_set(mnist.x_test, mnist.y_test, args.count, args.seed), unit="digit")
+    # Drawn lazily, so the bar moves from the first request on.
+    progress = tqdm(iter_drawn(mnist.x_test, mnist.y_test, args.count, args.seed),
+                    total=min(args.count, len(mnist.x_test)), unit="digit")
     for image, label, conditions in progress:
         png = to_png(image)
         if args.save:
