@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 from PIL import Image
 
 from mnist_edge.runtime.errors import (
@@ -18,6 +18,7 @@ from mnist_edge.runtime.errors import (
 )
 from mnist_edge.runtime.preprocess import MAX_PIXELS, normalize, preprocess
 from mnist_edge.runtime.registry import ModelSlot
+from mnist_edge.runtime.state import state
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 
@@ -34,10 +35,6 @@ class Inputs:
     backend: str | None
     return_image: bool
     preprocess_ms: float
-
-
-def _state():
-    return current_app.extensions["mnist_edge"]
 
 
 def _ms(seconds: float) -> float:
@@ -94,7 +91,7 @@ def _json_items(options: dict) -> tuple[list[object], bool]:
             options[key] = body[key]
     if "instances" not in body:
         return [body], False
-    instances, limit = body["instances"], _state().config.max_batch
+    instances, limit = body["instances"], state().config.max_batch
     if not isinstance(instances, list) or not instances:
         raise MalformedRequestError("`instances` must be a non-empty list of {image|pixels} objects")
     if len(instances) > limit:
@@ -126,7 +123,7 @@ def read_inputs() -> Inputs:
         raise MalformedRequestError("`backend` must be a model name (a string)")
     flag = options["return_image"]
     return_image = flag is True or (isinstance(flag, str) and flag.lower() in TRUE)
-    max_pixels = _state().config.max_image_pixels or MAX_PIXELS
+    max_pixels = state().config.max_image_pixels or MAX_PIXELS
     started = time.perf_counter()
     images = []
     for index, item in enumerate(items):
@@ -146,7 +143,7 @@ def run_model(slot: ModelSlot, batch: np.ndarray) -> tuple[np.ndarray, float]:
     started = time.perf_counter()
     probs = np.asarray(slot.backend.predict(batch), dtype=np.float32)
     seconds = time.perf_counter() - started
-    _state().metrics.inference(slot.name, seconds)
+    state().metrics.inference(slot.name, seconds)
     return probs, _ms(seconds)
 
 
@@ -173,7 +170,7 @@ def predict() -> dict:
     """Classify one image, or a JSON batch under `instances` in one predict call."""
     started = time.perf_counter()
     inputs = read_inputs()
-    slot = _state().registry.get(inputs.backend)
+    slot = state().registry.get(inputs.backend)
     probs, inference_ms = run_model(slot, inputs.batch)
     answers = [result(row) for row in probs]
     if inputs.return_image:
@@ -191,7 +188,7 @@ def compare() -> dict:
     inputs = read_inputs()
     if inputs.is_batch:
         raise MalformedRequestError("/v1/compare takes one image, not `instances`")
-    slots = _state().registry.loaded()
+    slots = state().registry.loaded()
     if not slots:
         raise ModelLoadError("no model is loaded")
     results = []
@@ -208,7 +205,7 @@ def compare() -> dict:
 @bp.get("/models")
 def models() -> dict:
     """Every configured model, loaded or not (with the reason), its manifest figures and what runs it."""
-    registry = _state().registry
+    registry = state().registry
     described = []
     for name, slot in registry.slots.items():
         entry, info = slot.entry, slot.info

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 
 from mnist_edge import __version__
 from mnist_edge.runtime.api_v1 import run_model
 from mnist_edge.runtime.errors import MalformedRequestError, PayloadTooLargeError, UnknownNameError
 from mnist_edge.runtime.preprocess import scale_pixels
 from mnist_edge.runtime.registry import ModelSlot
+from mnist_edge.runtime.state import state
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")
 
@@ -20,17 +21,13 @@ OUTPUT = {"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]}
 IMAGE_SHAPES = ([28, 28], [28, 28, 1])
 
 
-def _state():
-    return current_app.extensions["mnist_edge"]
-
-
 def model_version(slot: ModelSlot) -> str:
     """A model's one version: the start of its file's sha256, so a new model is a new version."""
     return (slot.entry.get("sha256") or "1")[:12]
 
 
 def _slot(name: str, version: str | None) -> ModelSlot:
-    slots = _state().registry.slots
+    slots = state().registry.slots
     if name not in slots:
         raise UnknownNameError("model", name, list(slots))
     slot = slots[name]
@@ -54,7 +51,7 @@ def live() -> dict:
 @bp.get("/health/ready")
 def ready() -> tuple[dict, int]:
     """Per the protocol, ready when every configured model is; 400 (the protocol's false) otherwise."""
-    slots = _state().registry.slots.values()
+    slots = state().registry.slots.values()
     is_ready = bool(slots) and all(slot.loaded for slot in slots)
     return {"ready": is_ready}, 200 if is_ready else 400
 
@@ -91,7 +88,7 @@ def _tensor(body: object) -> np.ndarray:
     if (not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape)
             or len(shape) < 3 or shape[1:] not in IMAGE_SHAPES or shape[0] < 1):
         raise MalformedRequestError(f"shape {shape!r} is not taken: [N, 28, 28, 1] or [N, 28, 28] with N >= 1")
-    limit = _state().config.max_batch
+    limit = state().config.max_batch
     if shape[0] > limit:
         raise PayloadTooLargeError(f"a batch of {shape[0]}; the limit is {limit}")
     try:
@@ -124,7 +121,7 @@ def infer(name: str, version: str | None = None) -> dict:
     wanted = [out.get("name") if isinstance(out, dict) else out for out in body.get("outputs", [])]
     if any(w != OUTPUT["name"] for w in wanted):
         raise MalformedRequestError(f"unknown output(s) {wanted}; this model has `{OUTPUT['name']}`")
-    slot = _state().registry.get(name)  # 503 when it failed to load
+    slot = state().registry.get(name)  # 503 when it failed to load
     probs, _ = run_model(slot, batch)
     answer = {"model_name": name, "model_version": model_version(slot)}
     if "id" in body:

@@ -6,7 +6,6 @@ import hmac
 import logging
 import re
 import time
-from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
@@ -19,20 +18,12 @@ from mnist_edge.runtime.errors import (
 )
 from mnist_edge.runtime.metrics import Metrics
 from mnist_edge.runtime.registry import ModelRegistry
+from mnist_edge.runtime.state import KEY, AppState, state
 
 log = logging.getLogger(__name__)
 
 # Probes answer without the token: an orchestrator's liveness/readiness check carries no credentials.
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"})
-
-
-@dataclass
-class AppState:
-    """What the views share, kept in app.extensions["mnist_edge"]."""
-
-    config: ServeConfig
-    registry: ModelRegistry
-    metrics: Metrics
 
 
 def create_app(config: ServeConfig | None = None, *, registry: ModelRegistry | None = None) -> Flask:
@@ -46,7 +37,7 @@ def create_app(config: ServeConfig | None = None, *, registry: ModelRegistry | N
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes  # Werkzeug answers 413 before reading further
     app.json.sort_keys = False  # digit, confidence, probabilities... read better in that order
-    app.extensions["mnist_edge"] = AppState(config, registry, Metrics())
+    app.extensions[KEY] = AppState(config, registry, Metrics())
     app.before_request(_start)
     app.before_request(_check_token)
     app.after_request(_finish)
@@ -56,11 +47,6 @@ def create_app(config: ServeConfig | None = None, *, registry: ModelRegistry | N
     for blueprint in (api_v1.bp, api_v2.bp, metrics.bp, openapi.bp):
         app.register_blueprint(blueprint)
     return app
-
-
-def state() -> AppState:
-    """The running app's shared state."""
-    return current_app.extensions["mnist_edge"]
 
 
 def _start() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Seconds: a single-image request is ~1-10 ms on a laptop and tens of ms on a Pi; a full batch reaches seconds.
@@ -114,6 +114,8 @@ bp = Blueprint("metrics", __name__)
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus scrape endpoint."""
-    state = current_app.extensions["mnist_edge"]
-    models = {name: slot.loaded for name, slot in state.registry.slots.items()}
-    return Response(state.metrics.render(models), content_type=CONTENT_TYPE)
+    from mnist_edge.runtime.state import state  # state.py imports this module for Metrics
+
+    shared = state()
+    models = {name: slot.loaded for name, slot in shared.registry.slots.items()}
+    return Response(shared.metrics.render(models), content_type=CONTENT_TYPE)

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 from mnist_edge.runtime.config import SOURCES, config_from, env_name
+from mnist_edge.runtime.state import KEY
 
 IMPORTED_AT = time.perf_counter()  # fallback clock for cold start where /proc is missing
 log = logging.getLogger("mnist_edge.serve")
@@ -86,7 +87,7 @@ def serve(args: argparse.Namespace) -> int:
     config = config_from(args)
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(config)
-    registry = app.extensions["mnist_edge"].registry
+    registry = app.extensions[KEY].registry
     log_models(registry)
     if not registry.loaded():
         log.error("no model loaded from %s; nothing to serve", config.models_dir)
