@@ -42,7 +42,7 @@ class Backend(ABC):
 
 def tensor_spec(name: str, shape, dtype, quantization: tuple[float, int] | None = None) -> dict:
     """One tensor's description, the same shape for every backend (-1 marks the dynamic batch)."""
-    spec = {"name": name, "shape": [-1 if d in (None, "N") or isinstance(d, str) else int(d) for d in shape],
+    spec = {"name": name, "shape": [-1 if d is None or isinstance(d, str) else int(d) for d in shape],
             "dtype": np.dtype(dtype).name}
     if quantization and quantization[0]:
         spec["quantization"] = {"scale": float(quantization[0]), "zero_point": int(quantization[1])}
