@@ -28,7 +28,8 @@ class ServeConfig:
     default_model: str | None = None  # None: the manifest's default, the one the converter picked for the edge
     providers: tuple[str, ...] = ("CPUExecutionProvider",)  # ONNX execution providers, best first; CPU is the fallback
     onnx_threads: int = 1  # intra-op threads per ONNX session: concurrent requests use the cores, no pool spins
-    threads: int = 4  # waitress worker threads: on 2-4 cores more only queue on the GIL and the models
+    workers: int | None = None  # processes, each with its own models (Linux); None: one per core, as one GIL uses one
+    threads: int = 2  # per process; more only queue on the GIL (2 workers, 2 cores: 444 /v2 req/s, 4 threads: 334)
     host: str = "127.0.0.1"  # loopback unless told: a device on a shared network should not serve the world by accident
     port: int = 8000
     token: str | None = None  # when set, every route but the health probes wants `Authorization: Bearer <token>`
@@ -96,6 +97,7 @@ SOURCES: dict[str, tuple[str, str, Callable]] = {
     "default_model": ("--default-model", "DEFAULT_MODEL", _text),
     "providers": ("--providers", "PROVIDERS", lambda text: tuple(_names(text))),
     "onnx_threads": ("--onnx-threads", "ONNX_THREADS", _positive_int),
+    "workers": ("--workers", "WORKERS", _positive_int),
     "threads": ("--threads", "THREADS", _positive_int),
     "host": ("--host", "HOST", _text),
     "port": ("--port", "PORT", _port),

@@ -1,8 +1,13 @@
-"""`mnist-edge serve`: flags, logging, and the waitress server (also startable in a thread for tests)."""
+"""`mnist-edge serve`: flags, logging, and the choice of server: pre-fork workers on Linux, waitress elsewhere.
+
+waitress also serves the in-process tests from a thread (`start_background`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
+import importlib
 import logging
 import os
 import socket
@@ -10,8 +15,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from mnist_edge.runtime.config import SOURCES, config_from, env_name
-from mnist_edge.runtime.state import KEY
+# Nothing here may import prometheus_client (app, state, metrics): its multi-process mode is chosen at import time.
+from mnist_edge.runtime.config import SOURCES, ServeConfig, config_from, env_name
+from mnist_edge.runtime.errors import ConfigError, MnistEdgeError
 
 IMPORTED_AT = time.perf_counter()  # fallback clock for cold start where /proc is missing
 log = logging.getLogger("mnist_edge.serve")
@@ -22,7 +28,8 @@ HELP = {
     "default_model": "model answering requests that name none (default: the manifest's)",
     "providers": "ONNX execution providers, comma-separated, best first (default: CPUExecutionProvider)",
     "onnx_threads": "intra-op threads per ONNX session (default: 1; requests run in parallel instead)",
-    "threads": "waitress worker threads (default: 4)",
+    "workers": "server processes, each with its own models (default: one per CPU core; 1: a single process)",
+    "threads": "threads per worker process (default: 2)",
     "host": "address to bind (default: 127.0.0.1; 0.0.0.0 to serve the network)",
     "port": "TCP port (default: 8000; 0 for any free one)",
     "token": "require `Authorization: Bearer TOKEN` (prefer the variable: flags show in `ps`)",
@@ -66,9 +73,13 @@ def log_models(registry) -> None:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket, bound here so that a failure (port taken, bad host) leaves nothing of waitress open."""
-    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    return socket.create_server(address, family=family)
+    """A listening TCP socket, bound before any server or worker exists so that a failure leaves nothing behind."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        return socket.create_server(address, family=family)
+    except OSError as exc:
+        hint = "; choose another with --port (0: any free one)" if exc.errno == errno.EADDRINUSE else ""
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}", setting="port") from None
 
 
 def create_waitress(app, listener: socket.socket, *, threads: int):
@@ -80,22 +91,77 @@ def create_waitress(app, listener: socket.socket, *, threads: int):
     return waitress.create_server(app, sockets=[listener], threads=threads, max_request_body_size=body_limit)
 
 
-def serve(args: argparse.Namespace) -> int:
-    """Build the config and the app, bind, log readiness with the cold-start time, and serve until interrupted."""
+def load_app(config: ServeConfig):
+    """The Flask app with every model loaded and logged; None (after one error line) when no model loads."""
     from mnist_edge.runtime.app import create_app
+    from mnist_edge.runtime.state import KEY
 
-    config = config_from(args)
-    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(config)
     registry = app.extensions[KEY].registry
     log_models(registry)
     if not registry.loaded():
         log.error("no model loaded from %s; nothing to serve", config.models_dir)
-        return 1
+        return None
+    return app
+
+
+def check_models(config: ServeConfig) -> bool:
+    """Load and log every model once in a short-lived child, before any worker exists; True when one loads at least.
+
+    The child, not the master, loads them: ONNX Runtime and LiteRT keep process-wide state and threads that must not
+    cross the fork into the workers, so the master never imports them.
+    """
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(reader)
+        code = 1
+        try:
+            code = 0 if load_app(config) is not None else 1
+        except MnistEdgeError as exc:  # e.g. an unknown --default-model: the master reports it as the CLI would
+            os.write(writer, exc.message.encode())
+        except Exception:
+            log.exception("loading the models failed")
+        finally:
+            logging.shutdown()
+            os._exit(code)  # no interpreter teardown: nothing of the child's models outlives it
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        message = pipe.read().decode()
+    _, status = os.waitpid(pid, 0)
+    if message:
+        raise ConfigError(message)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Build the config, bind, check the models and serve until SIGTERM or Ctrl-C: pre-fork workers, else waitress."""
+    from mnist_edge.runtime import workers as prefork
+
+    config = config_from(args)
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    started_at = time.time() - process_age()
+    listener = bind(config.host, config.port)
     try:
-        listener = bind(config.host, config.port)
-    except OSError as exc:
-        log.error("cannot listen on %s:%s: %s", config.host, config.port, exc.strerror or exc)
+        if not prefork.can_fork():
+            return _serve_waitress(config, listener)
+        with prefork.metrics_dir() as metrics:
+            # Flask, NumPy, Pillow and prometheus_client, imported once before any fork so that the model check and
+            # every worker share them; the model runtimes are imported by each worker's backends, after the fork.
+            importlib.import_module("mnist_edge.runtime.app")
+            if not check_models(config):
+                return 1
+            return prefork.run_workers(config, listener, workers=config.workers or prefork.cpu_cores(),
+                                       started_at=started_at, metrics=metrics)
+    finally:
+        listener.close()
+
+
+def _serve_waitress(config: ServeConfig, listener: socket.socket) -> int:
+    if (config.workers or 1) > 1:
+        log.warning("--workers needs Linux; serving from this one process with %d threads", config.threads)
+    app = load_app(config)
+    if app is None:
         return 1
     server = create_waitress(app, listener, threads=config.threads)
     auth = "bearer token required" if config.token else "no token"
@@ -107,6 +173,7 @@ def serve(args: argparse.Namespace) -> int:
         pass
     finally:
         server.close()
+    log.info("stopped")
     return 0
 
 

@@ -107,20 +107,23 @@ def test_flags_win_over_environment_over_defaults():
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     env = {env_name("port"): "9001", env_name("token"): "from-env", env_name("models"): "onnx-int8, tflite-int8",
+           env_name("workers"): "3",
            env_name("max_body_bytes"): "0.5", "MNIST_EDGE_PROVIDERS": "CUDAExecutionProvider,CPUExecutionProvider"}
     config = config_from(parser.parse_args(["--port", "9002", "--model", "tflite-fp32", "--model", "onnx-fp32,onnx-int8"]), env)
-    assert config.port == 9002 and config.token == "from-env"
+    assert config.port == 9002 and config.token == "from-env" and config.workers == 3
     assert config.models == ["tflite-fp32", "onnx-fp32", "onnx-int8"]
     assert config.max_body_bytes == 512 * 1024
     assert config.providers == ("CUDAExecutionProvider", "CPUExecutionProvider")
     defaults = ServeConfig()
     assert config.host == defaults.host == "127.0.0.1" and config.threads == defaults.threads
+    assert defaults.workers is None  # one per CPU core, decided at start
     assert (defaults.models_dir / "manifest.json").is_file()
     assert env_name("max_body_bytes") == "MNIST_EDGE_MAX_BODY_MB" and env_name("models_dir") == "MNIST_EDGE_MODELS_DIR"
 
 
 @pytest.mark.parametrize(("flags", "env"), [
     (["--port", "abc"], {}), (["--port", "70000"], {}), (["--threads", "0"], {}), ([], {"MNIST_EDGE_MAX_BATCH": "-3"}),
+    (["--workers", "0"], {}), ([], {"MNIST_EDGE_WORKERS": "two"}),
     (["--max-body-mb", "nan"], {}), (["--log-level", "LOUD"], {}), (["--model", " , "], {}),
 ])
 def test_bad_values_are_config_errors(flags, env):
@@ -138,8 +141,12 @@ def test_a_bad_flag_is_one_line_and_a_nonzero_exit(capsys, monkeypatch):
     assert err.count("\n") == 1 and "--port" in err and "whole number" in err
 
 
+def _rss_mb(pid: int) -> float:
+    return int(re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text()).group(1)) / 1024
+
+
 def test_mnist_edge_serve_starts_reports_cold_start_and_serves(shipped_models, tmp_path):
-    env = {**os.environ, "MNIST_EDGE_TOKEN": "tok", "MNIST_EDGE_LOG_LEVEL": "INFO"}
+    env = {**os.environ, "MNIST_EDGE_TOKEN": "tok", "MNIST_EDGE_LOG_LEVEL": "INFO", "MNIST_EDGE_WORKERS": "2"}
     command = [sys.executable, "-m", "mnist_edge.cli", "serve", "--port", "0", "--models-dir", str(shipped_models),
                "--model", "onnx-int8,tflite-int8"]
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
@@ -149,7 +156,7 @@ def test_mnist_edge_serve_starts_reports_cold_start_and_serves(shipped_models, t
             lines.append(line)
             if "serving on" in line or len(lines) > 50:
                 break
-        match = re.search(r"serving on (http://\S+) .*ready ([\d.]+) s after process start", "".join(lines))
+        match = re.search(r"serving on (http://\S+) \(2 workers.*ready ([\d.]+) s after process start", "".join(lines))
         assert match, "".join(lines)
         url, cold_start = match.group(1), float(match.group(2))
         assert 0 < cold_start < 60
@@ -158,22 +165,23 @@ def test_mnist_edge_serve_starts_reports_cold_start_and_serves(shipped_models, t
         assert requests.get(f"{url}/v1/models", timeout=10).status_code == 401
         models = requests.get(f"{url}/v1/models", headers={"Authorization": "Bearer tok"}, timeout=10).json()
         assert [m["name"] for m in models["models"]] == ["onnx-int8", "tflite-int8"]
-        rss_kb = int(re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{process.pid}/status").read_text()).group(1))
-        assert rss_kb > 0
-        print(json.dumps({"cold_start_s": cold_start, "rss_mb": round(rss_kb / 1024, 1)}))
+        workers = [int(pid) for pid in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
+        assert len(workers) == 2
+        rss = {"master": _rss_mb(process.pid), **{f"worker {i}": _rss_mb(pid) for i, pid in enumerate(workers)}}
+        print(json.dumps({"cold_start_s": cold_start, "rss_mb": {k: round(v, 1) for k, v in rss.items()},
+                          "rss_total_mb": round(sum(rss.values()), 1)}))
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        assert process.wait(timeout=10) == 0
         process.stderr.close()
 
 
-def test_a_port_in_use_is_a_logged_error_and_a_nonzero_exit(shipped_models, caplog):
+def test_a_port_in_use_is_one_error_line_and_a_nonzero_exit(shipped_models, capsys, monkeypatch):
+    monkeypatch.delenv("MNIST_EDGE_PORT", raising=False)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        args = argparse.Namespace(port=str(port), models_dir=str(shipped_models), model=["onnx-int8"], host="127.0.0.1")
-        from mnist_edge.runtime.server import serve
-
-        assert serve(args) == 1
-    assert f"cannot listen on 127.0.0.1:{port}" in caplog.text
+        assert cli_main(["serve", "--port", str(port), "--models-dir", str(shipped_models), "--workers", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
