@@ -6,15 +6,17 @@ import base64
 import binascii
 import io
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 from flask import Blueprint, request
 from PIL import Image
 
+from mnist_edge.runtime import jsonio
 from mnist_edge.runtime.errors import (
     ImageDecodeError, MalformedRequestError, MnistEdgeError, ModelLoadError, PayloadTooLargeError,
-    UnsupportedMediaError,
+    UnknownParameterError, UnsupportedMediaError,
 )
 from mnist_edge.runtime.preprocess import MAX_PIXELS, normalize, preprocess
 from mnist_edge.runtime.registry import ModelSlot
@@ -23,6 +25,9 @@ from mnist_edge.runtime.state import state
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 
 ACCEPTED = "multipart/form-data (field `file`), image/* or application/octet-stream, or application/json"
+UPLOAD_FIELDS = ("file", "image")  # multipart file fields an image may come in
+PREDICT_OPTIONS = ("backend", "return_image")
+COMPARE_OPTIONS = ("return_image",)  # every loaded model answers, so no backend
 TRUE = ("1", "true", "yes", "on")
 
 
@@ -58,39 +63,52 @@ def _b64(value: object) -> bytes:
 def _pixels(value: object, max_pixels: int) -> np.ndarray:
     """A JSON list of rows (0-255 or 0-1) -> float32 array, checked before preprocessing."""
     try:
-        pixels = np.asarray(value, dtype=np.float32)
+        pixels = np.asarray(value, dtype=np.float64)  # JSON's own width: 1e300 stays finite and is refused below
     except (ValueError, TypeError):
         raise MalformedRequestError("`pixels` must be a rectangular list of rows of numbers") from None
-    if pixels.ndim not in (2, 3):
-        raise ImageDecodeError(f"`pixels` must be H x W (or H x W x C) rows, got {pixels.ndim} dimension(s)",
+    if pixels.ndim not in (2, 3) or pixels.size == 0:
+        raise ImageDecodeError(f"`pixels` must be non-empty H x W (or H x W x C) rows, got shape {list(pixels.shape)}",
                                shape=list(pixels.shape))
     if pixels.size > max_pixels:
         raise PayloadTooLargeError(f"`pixels` holds {pixels.size:,} values; the limit is {max_pixels:,}", limit=max_pixels)
     if not np.isfinite(pixels).all() or pixels.min() < 0 or pixels.max() > 255:
         raise ImageDecodeError("`pixels` must lie in 0-255 (or 0-1)")
-    return pixels
+    return pixels.astype(np.float32)
 
 
 def _item(item: object, max_pixels: int) -> np.ndarray:
-    """One JSON input object -> float32 28 x 28 x 1."""
+    """One JSON input object, {"image": ...} or {"pixels": ...}, -> float32 28 x 28 x 1."""
     if not isinstance(item, dict):
         raise MalformedRequestError("each input must be an object with `image` or `pixels`")
+    reject_unknown("JSON key", item, ("image", "pixels"))
+    if len(item) != 1:
+        raise MalformedRequestError("send one of `image` (base64 PNG/JPEG) or `pixels` (rows of numbers), "
+                                    f"not {len(item)}")
     if "image" in item:
         return preprocess(_b64(item["image"]), max_pixels=max_pixels)[0]
-    if "pixels" in item:
-        return normalize(_pixels(item["pixels"], max_pixels))
-    raise MalformedRequestError("the input needs `image` (base64 PNG/JPEG) or `pixels` (rows of numbers)")
+    return normalize(_pixels(item["pixels"], max_pixels))
 
 
-def _json_items(options: dict) -> tuple[list[object], bool]:
-    body = request.get_json(silent=True)
+def reject_unknown(kind: str, given: Iterable[str], valid: tuple[str, ...]) -> None:
+    """A 400 naming every parameter the route does not take, and the ones it does."""
+    unknown = [name for name in given if name not in valid]
+    if unknown:
+        raise UnknownParameterError(kind, unknown, valid)
+
+
+def _json_items(options: dict, valid: tuple[str, ...]) -> tuple[list[object], bool]:
+    body = jsonio.parse(request.get_data(cache=False))
     if not isinstance(body, dict):
-        raise MalformedRequestError("the body must be a JSON object with `image`, `pixels` or `instances`")
+        raise MalformedRequestError("the body is JSON but not an object: send {\"image\": ...}, {\"pixels\": ...} "
+                                    "or {\"instances\": [...]}")
+    reject_unknown("JSON key", body, valid + ("image", "pixels", "instances"))
     for key in options:
         if options[key] is None and body.get(key) is not None:
             options[key] = body[key]
     if "instances" not in body:
-        return [body], False
+        return [{key: body[key] for key in ("image", "pixels") if key in body}], False
+    if "image" in body or "pixels" in body:
+        raise MalformedRequestError("send `instances` or one image (`image` or `pixels`), not both")
     instances, limit = body["instances"], state().config.max_batch
     if not isinstance(instances, list) or not instances:
         raise MalformedRequestError("`instances` must be a non-empty list of {image|pixels} objects")
@@ -99,14 +117,16 @@ def _json_items(options: dict) -> tuple[list[object], bool]:
     return instances, True
 
 
-def read_inputs() -> Inputs:
-    """Whatever the request carries (upload, raw image, JSON) -> one preprocessed batch and the options."""
-    options = {"backend": request.args.get("backend"),
-               "return_image": request.args.get("return_image", request.args.get("image"))}
+def read_inputs(valid: tuple[str, ...]) -> Inputs:
+    """Whatever the request carries (upload, raw image, JSON) -> one preprocessed batch and the options in `valid`."""
+    reject_unknown("query parameter", request.args, valid)
+    options = {"backend": request.args.get("backend"), "return_image": request.args.get("return_image")}
     mimetype = request.mimetype
     if request.is_json:
-        items, is_batch = _json_items(options)
+        items, is_batch = _json_items(options, valid)
     elif mimetype == "multipart/form-data":
+        reject_unknown("form field", request.form, valid)
+        reject_unknown("file field", request.files, UPLOAD_FIELDS)
         upload = request.files.get("file") or request.files.get("image")
         if upload is None:
             raise MalformedRequestError("the multipart upload has no `file` (or `image`) field")
@@ -169,7 +189,7 @@ def _model_fields(slot: ModelSlot) -> dict:
 def predict() -> dict:
     """Classify one image, or a JSON batch under `instances` in one predict call."""
     started = time.perf_counter()
-    inputs = read_inputs()
+    inputs = read_inputs(PREDICT_OPTIONS)
     slot = state().registry.get(inputs.backend)
     probs, inference_ms = run_model(slot, inputs.batch)
     answers = [result(row) for row in probs]
@@ -185,7 +205,7 @@ def predict() -> dict:
 def compare() -> dict:
     """Run one image through every loaded model, each with its answer and inference time."""
     started = time.perf_counter()
-    inputs = read_inputs()
+    inputs = read_inputs(COMPARE_OPTIONS)
     if inputs.is_batch:
         raise MalformedRequestError("/v1/compare takes one image, not `instances`")
     slots = state().registry.loaded()
@@ -205,6 +225,7 @@ def compare() -> dict:
 @bp.get("/models")
 def models() -> dict:
     """Every configured model, loaded or not (with the reason), its manifest figures and what runs it."""
+    reject_unknown("query parameter", request.args, ())
     registry = state().registry
     described = []
     for name, slot in registry.slots.items():

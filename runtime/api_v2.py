@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 
 from mnist_edge import __version__
+from mnist_edge.runtime import jsonio, v2_binary
 from mnist_edge.runtime.api_v1 import run_model
 from mnist_edge.runtime.errors import MalformedRequestError, PayloadTooLargeError, UnknownNameError
 from mnist_edge.runtime.preprocess import scale_pixels
@@ -38,8 +41,8 @@ def _slot(name: str, version: str | None) -> ModelSlot:
 
 @bp.get("")
 def server_metadata() -> dict:
-    """Server name, version and protocol extensions (none)."""
-    return {"name": "mnist-edge", "version": __version__, "extensions": []}
+    """Server name, version and the protocol extensions it speaks."""
+    return {"name": "mnist-edge", "version": __version__, "extensions": [v2_binary.EXTENSION]}
 
 
 @bp.get("/health/live")
@@ -73,17 +76,55 @@ def model_ready(name: str, version: str | None = None) -> tuple[dict, int]:
     return {"name": name, "ready": slot.loaded}, 200 if slot.loaded else 400
 
 
-def _tensor(body: object) -> np.ndarray:
-    """The request's one input tensor -> float32 N x 28 x 28 x 1."""
-    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+TENSOR_KEYS = ("name", "shape", "datatype", "parameters", "data")  # the protocol's request input, all of it
+INPUT_PARAMETERS = ("binary_data_size",)
+OUTPUT_PARAMETERS = ("binary_data",)
+
+
+def _parameters(item: dict, valid: tuple[str, ...], what: str) -> dict:
+    parameters = item.get("parameters", {})
+    if not isinstance(parameters, dict):
+        raise MalformedRequestError(f"{what} `parameters` must be an object")
+    unknown = sorted(set(parameters) - set(valid))
+    if unknown:
+        raise MalformedRequestError(f"{what} parameter(s) {unknown} are not supported; valid: {', '.join(valid)}")
+    return parameters
+
+
+def _json_data(tensor: dict, shape: list[int], datatype: str) -> np.ndarray:
+    """The `data` list -> a flat array, checked for count and range."""
+    try:
+        data = np.asarray(tensor.get("data"), dtype=np.float64).ravel()
+    except (ValueError, TypeError):
+        raise MalformedRequestError("`data` must be a flat or nested list of numbers") from None
+    if data.size != math.prod(shape):
+        raise MalformedRequestError(f"`data` holds {data.size} values; shape {shape} needs {math.prod(shape)}")
+    if datatype == "UINT8" and ((data < 0).any() or (data > 255).any() or (data != np.round(data)).any()):
+        raise MalformedRequestError("UINT8 `data` must be whole numbers 0-255")
+    return data
+
+
+def _whole(shape: object) -> object:
+    """A shape with JSON's whole-number floats (28.0: an integer to JSON Schema) as ints; anything else as given."""
+    if not isinstance(shape, list):
+        return shape
+    return [int(d) if isinstance(d, float) and d.is_integer() and abs(d) < 2**53 else d for d in shape]
+
+
+def _tensor(body: dict, tail: memoryview) -> np.ndarray:
+    """The request's one input tensor (JSON `data` or binary bytes after the header) -> float32 N x 28 x 28 x 1."""
+    if not isinstance(body.get("inputs"), list):
         raise MalformedRequestError("the body must be a JSON object with an `inputs` list")
     if len(body["inputs"]) != 1 or not isinstance(body["inputs"][0], dict):
         raise MalformedRequestError(f"expected exactly one input tensor ({INPUT['name']}), got {len(body['inputs'])}")
     tensor = body["inputs"][0]
-    datatype, shape = tensor.get("datatype"), tensor.get("shape")
-    if not isinstance(tensor.get("name"), str):
+    unknown = sorted(set(tensor) - set(TENSOR_KEYS))
+    if unknown:
+        raise MalformedRequestError(f"input key(s) {unknown} are not part of a tensor; valid: {', '.join(TENSOR_KEYS)}")
+    name, datatype, shape = tensor.get("name"), tensor.get("datatype"), _whole(tensor.get("shape"))
+    if not isinstance(name, str):
         raise MalformedRequestError("the input tensor needs a `name`")
-    if datatype not in ("FP32", "UINT8"):
+    if not isinstance(datatype, str) or datatype not in v2_binary.DTYPES:
         raise MalformedRequestError(f"datatype {datatype!r} is not taken: FP32 (N x 28 x 28 x 1, 0-1) or UINT8 (N x 28 x 28)")
     if (not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape)
             or len(shape) < 3 or shape[1:] not in IMAGE_SHAPES or shape[0] < 1):
@@ -91,41 +132,58 @@ def _tensor(body: object) -> np.ndarray:
     limit = state().config.max_batch
     if shape[0] > limit:
         raise PayloadTooLargeError(f"a batch of {shape[0]}; the limit is {limit}")
-    try:
-        data = np.asarray(tensor.get("data"), dtype=np.float64)
-    except (ValueError, TypeError):
-        raise MalformedRequestError("`data` must be a flat or nested list of numbers") from None
-    if data.size != int(np.prod(shape)):
-        raise MalformedRequestError(f"`data` holds {data.size} values; shape {shape} needs {int(np.prod(shape))}")
+    size = _parameters(tensor, INPUT_PARAMETERS, "input").get("binary_data_size")
+    if size is None and tail:
+        raise MalformedRequestError(f"{len(tail)} bytes follow the JSON header, but the input has no binary_data_size")
+    if size is not None and "data" in tensor:
+        raise MalformedRequestError("the input has both `data` and binary_data_size; send one")
+    if size is None:
+        data = _json_data(tensor, shape, datatype)
+    else:
+        data = v2_binary.decode(tail, name=name, size=size, shape=shape, datatype=datatype)
+    if datatype == "UINT8":
+        return scale_pixels(data.reshape(shape[0], 28, 28))
     if not np.isfinite(data).all():
         raise MalformedRequestError("`data` contains NaN, infinity or null")
-    if datatype == "UINT8":
-        if (data < 0).any() or (data > 255).any() or (data != np.round(data)).any():
-            raise MalformedRequestError("UINT8 `data` must be whole numbers 0-255")
-        return scale_pixels(data.reshape(shape[0], 28, 28))
-    return data.astype(np.float32).reshape(shape[0], 28, 28, 1)
+    return data.astype(np.float32, copy=False).reshape(shape[0], 28, 28, 1)
+
+
+def _binary_output(body: dict) -> bool:
+    """Whether the output goes back as binary; a requested output must be the model's one."""
+    for key, kind in (("id", str), ("parameters", dict), ("outputs", list)):
+        if key in body and not isinstance(body[key], kind):
+            raise MalformedRequestError(f"`{key}` must be a {kind.__name__}")
+    wanted = body.get("outputs") or []
+    if len(wanted) > 1:
+        raise MalformedRequestError(f"{len(wanted)} outputs requested; this model has one, `{OUTPUT['name']}`")
+    output = wanted[0] if wanted else None
+    if wanted:
+        if not isinstance(output, dict) or output.get("name") != OUTPUT["name"]:
+            raise MalformedRequestError(f"unknown output {output!r}; this model has `{OUTPUT['name']}`")
+        _parameters(output, OUTPUT_PARAMETERS, "output")
+    return v2_binary.wants_binary(body.get("parameters", {}), output)
 
 
 @bp.post("/models/<name>/infer")
 @bp.post("/models/<name>/versions/<version>/infer")
-def infer(name: str, version: str | None = None) -> dict:
-    """Run an inference request as the protocol defines it; the input is used as is (no preprocessing)."""
+def infer(name: str, version: str | None = None) -> dict | Response:
+    """Run an inference request as the protocol defines it, in JSON or with binary tensors; the input is used as is."""
     slot = _slot(name, version)
-    body = request.get_json(force=True, silent=True)  # clients do not all send a JSON Content-Type
-    if request.headers.get("Inference-Header-Content-Length"):
-        raise MalformedRequestError("the binary tensor data extension is not supported; send JSON `data`")
-    batch = _tensor(body)
-    for key, kind in (("id", str), ("parameters", dict), ("outputs", list)):
-        if key in body and not isinstance(body[key], kind):
-            raise MalformedRequestError(f"`{key}` must be a {kind.__name__}")
-    wanted = [out.get("name") if isinstance(out, dict) else out for out in body.get("outputs", [])]
-    if any(w != OUTPUT["name"] for w in wanted):
-        raise MalformedRequestError(f"unknown output(s) {wanted}; this model has `{OUTPUT['name']}`")
+    header, tail = v2_binary.split(request.get_data(cache=False), request.headers.get(v2_binary.HEADER))
+    body = jsonio.parse(header)  # clients do not all send a JSON Content-Type, so none is required
+    if not isinstance(body, dict):
+        raise MalformedRequestError("the JSON header must be an object with an `inputs` list")
+    batch = _tensor(body, tail)
+    binary = _binary_output(body)
     slot = state().registry.get(name)  # 503 when it failed to load
     probs, _ = run_model(slot, batch)
     answer = {"model_name": name, "model_version": model_version(slot)}
     if "id" in body:
         answer["id"] = body["id"]
-    answer["outputs"] = [{"name": OUTPUT["name"], "shape": list(probs.shape), "datatype": "FP32",
-                          "data": probs.ravel().tolist()}]
-    return answer
+    output = {"name": OUTPUT["name"], "shape": list(probs.shape), "datatype": "FP32"}
+    if not binary:
+        answer["outputs"] = [{**output, "data": probs.ravel()}]
+        return answer
+    blob = v2_binary.tensor_bytes(probs)
+    answer["outputs"] = [{**output, "parameters": {"binary_data_size": len(blob)}}]
+    return v2_binary.response(answer, [blob])

@@ -11,11 +11,12 @@ from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from mnist_edge import __version__
-from mnist_edge.runtime import api_v1, api_v2, metrics, openapi
+from mnist_edge.runtime import api_v1, api_v2, docs, metrics, openapi
 from mnist_edge.runtime.config import ServeConfig
 from mnist_edge.runtime.errors import (
     HttpError, InternalError, MnistEdgeError, PayloadTooLargeError, UnauthorizedError, UnknownNameError,
 )
+from mnist_edge.runtime.jsonio import OrjsonProvider
 from mnist_edge.runtime.metrics import Metrics
 from mnist_edge.runtime.registry import ModelRegistry
 from mnist_edge.runtime.state import KEY, AppState, state
@@ -36,7 +37,7 @@ def create_app(config: ServeConfig | None = None, *, registry: ModelRegistry | N
         raise UnknownNameError("default model", config.default_model, list(registry.slots))
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes  # Werkzeug answers 413 before reading further
-    app.json.sort_keys = False  # digit, confidence, probabilities... read better in that order
+    app.json = OrjsonProvider(app)  # insertion order kept: digit, confidence, probabilities... read better so
     app.extensions[KEY] = AppState(config, registry, Metrics())
     app.before_request(_start)
     app.before_request(_check_token)
@@ -44,7 +45,7 @@ def create_app(config: ServeConfig | None = None, *, registry: ModelRegistry | N
     app.register_error_handler(Exception, handle_error)
     app.add_url_rule("/healthz", view_func=healthz)
     app.add_url_rule("/readyz", view_func=readyz)
-    for blueprint in (api_v1.bp, api_v2.bp, metrics.bp, openapi.bp):
+    for blueprint in (api_v1.bp, api_v2.bp, docs.bp, metrics.bp, openapi.bp):
         app.register_blueprint(blueprint)
     return app
 
@@ -55,6 +56,8 @@ def _start() -> None:
 
 
 def _finish(response: Response) -> Response:
+    # Browsers must take a JSON error as JSON, never sniff it into HTML or script (error messages echo user input).
+    response.headers["X-Content-Type-Options"] = "nosniff"
     endpoint = request.url_rule.rule if request.url_rule else "unmatched"  # raw paths would explode the label set
     state().metrics.finished(endpoint, request.method, response.status_code, time.perf_counter() - g.started)
     return response

@@ -35,6 +35,13 @@ class ConversionError(MnistEdgeError):
     code = "conversion_failed"
 
 
+class PublishRefusedError(MnistEdgeError):
+    """A candidate model set that measures worse than the one it would replace (`mnist-edge publish --force` overrides)."""
+
+    status = 409
+    code = "publish_refused"
+
+
 class ModelLoadError(MnistEdgeError):
     """A model file is missing, corrupt or does not match its manifest."""
 
@@ -92,6 +99,25 @@ class MalformedRequestError(MnistEdgeError):
     code = "malformed_request"
 
 
+class InvalidJsonError(MnistEdgeError):
+    """A body that should be JSON and does not parse (syntax, encoding, nesting too deep)."""
+
+    code = "invalid_json"
+
+
+class UnknownParameterError(MnistEdgeError):
+    """A query parameter, form field or JSON key the endpoint does not take: named, with the ones it does."""
+
+    code = "unknown_parameter"
+
+    def __init__(self, kind: str, unknown: list[str], valid: list[str] | tuple[str, ...]) -> None:
+        names = ", ".join(f"`{name}`" for name in unknown)
+        listed = ", ".join(sorted(valid)) or "none"
+        plural = "s" if len(unknown) > 1 else ""
+        super().__init__(f"unknown {kind}{plural} {names}; valid: {listed}", kind=kind, unknown=unknown,
+                         valid=sorted(valid))
+
+
 class ConfigError(MnistEdgeError):
     """A server setting (flag or MNIST_EDGE_* variable) with a value that cannot work."""
 
@@ -105,6 +131,13 @@ class HttpError(MnistEdgeError):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+class BenchmarkError(MnistEdgeError):
+    """`mnist-edge bench` could not measure: a tool is missing, the server never got ready, a suite failed."""
+
+    status = 500
+    code = "benchmark_failed"
 
 
 class InternalError(MnistEdgeError):

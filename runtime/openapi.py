@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from mnist_edge import __version__
+from mnist_edge.runtime.docs import ASSETS
 
 
 def ref(name: str) -> dict:
@@ -25,9 +26,11 @@ def _json(schema: dict, description: str) -> dict:
 
 NUM, INT, STR, BOOL = {"type": "number"}, {"type": "integer"}, {"type": "string"}, {"type": "boolean"}
 NULLABLE_STR = {"type": ["string", "null"]}
-ERRORS = {400: "malformed request or undecodable image", 401: "bearer token missing or wrong (when one is set)",
+ERRORS = {400: "invalid JSON (invalid_json), an unknown parameter or JSON key (unknown_parameter, naming the valid "
+               "ones), a malformed request or an undecodable image", 401: "bearer token missing or wrong (when one is set)",
           404: "unknown model", 413: "body, batch or image over its limit", 415: "unsupported Content-Type",
           500: "unexpected server error (details only in the server log)", 503: "the model failed to load"}
+BINARY = {"type": "string", "format": "binary"}
 
 
 def _responses(ok: dict, *errors: int, v2: bool = False) -> dict:
@@ -59,11 +62,52 @@ MODEL = {"backend": STR, "format": STR, "precision": STR}
 TENSOR_SPEC = _obj(["name", "shape", "dtype"], {"quantization": _obj(["scale", "zero_point"], scale=NUM, zero_point=INT)},
                    name=STR, shape={"type": "array", "items": INT}, dtype=STR)
 V2_TENSOR_META = _obj(["name", "datatype", "shape"], name=STR, datatype=STR, shape={"type": "array", "items": INT})
-IMAGE_IN = _obj(["image"], {"backend": STR, "return_image": BOOL}, image={
-    "type": "string", "description": "base64 PNG/JPEG (any Pillow format), or a data: URL"})
-PIXELS_IN = _obj(["pixels"], {"backend": STR, "return_image": BOOL}, pixels={
-    "type": "array", "description": "H x W (or H x W x C) rows of 0-255 or 0-1 values",
-    "items": {"type": "array"}})
+# What the API enforces, stated so generated requests (schemathesis) and clients see it: base64 (or a base64 data: URL),
+# non-empty rows of 0-255 values or 1, 3 or 4 channels of them. Equal row lengths and ink cannot be said in a schema.
+IMAGE_IN = {"type": "string", "minLength": 1, "pattern": r"^(data:[^,]*;base64,)?[A-Za-z0-9+/=\s]+$",
+            "description": "base64 PNG/JPEG (any Pillow format), or a data: URL"}
+LEVEL = {"type": "number", "minimum": 0, "maximum": 255}
+CHANNELS = {"oneOf": [{"type": "array", "items": LEVEL, "minItems": n, "maxItems": n} for n in (1, 3, 4)]}
+PIXELS_IN = {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1, "items": {"oneOf": [LEVEL, CHANNELS]}},
+             "description": "H x W (or H x W x C, C = 1, 3 or 4) rows of equal length, of 0-255 or 0-1 values"}
+MAX_BATCH = 64  # ServeConfig.max_batch's default; a server configured otherwise answers 413 past its own
+BATCH = {"type": "integer", "minimum": 1, "maximum": MAX_BATCH}
+
+
+def _shape(*tail: dict) -> dict:
+    items = [BATCH, {"const": 28}, {"const": 28}, *tail]
+    return {"type": "array", "prefixItems": items, "items": False, "minItems": len(items)}
+
+
+SHAPE = {"oneOf": [_shape(), _shape({"const": 1})], "description": f"[N, 28, 28, 1] or [N, 28, 28], 1 <= N <= {MAX_BATCH}"}
+
+
+def _v2_input(datatype: str, value: dict) -> dict:
+    """A JSON input tensor: `data` holds N x 784 values of the datatype, row-major, flat."""
+    data = {"type": "array", "items": value, "minItems": 784, "maxItems": 784 * MAX_BATCH,
+            "description": "row-major values, N x 784 of them (flat; nested lists are taken too)"}
+    return _obj(["name", "shape", "datatype", "data"], name=STR, shape=SHAPE, datatype={"const": datatype}, data=data)
+
+
+V2_JSON_INPUTS = [_v2_input("FP32", NUM), _v2_input("UINT8", {"type": "integer", "minimum": 0, "maximum": 255})]
+V2_BINARY_INPUT = _obj(["name", "shape", "datatype", "parameters"], name=STR, shape=SHAPE,
+                       datatype={"enum": ["FP32", "UINT8"]}, parameters=_obj(["binary_data_size"], binary_data_size={
+                           **INT, "minimum": 784, "description": "binary tensor data extension: the input's byte count "
+                                                                 "(N x 784 x 4 for FP32, N x 784 for UINT8), sent after the JSON"}))
+
+
+def _infer_request(inputs: list[dict]) -> dict:
+    return _obj(["inputs"], {
+        "id": STR,
+        "parameters": _obj([], closed=False, binary_data_output={
+            **BOOL, "description": "binary tensor data extension: every output as binary unless it says otherwise"}),
+        "outputs": {"type": "array", "maxItems": 1, "items": _obj(["name"], {"parameters": _obj(
+            [], binary_data={**BOOL, "description": "return this output as binary data after the JSON"})},
+            closed=False, name={"const": "probabilities"})}},  # other keys are ignored, as at the top level
+        closed=False, inputs={"type": "array", "minItems": 1, "maxItems": 1, "items": {"oneOf": inputs}})
+
+PREDICT_OPTIONS = {"backend": STR, "return_image": BOOL}
+COMPARE_OPTIONS = {"return_image": BOOL}  # every loaded model answers, so no backend
 
 SCHEMAS = {
     "Error": _obj(["error"], error=_obj(["code", "message"], {"details": {"type": "object"}}, code=STR, message=STR)),
@@ -75,11 +119,13 @@ SCHEMAS = {
     "BatchResponse": _obj(["predictions", "backend", "format", "precision", "timings_ms"], **MODEL,
                           predictions={"type": "array", "items": ref("Prediction")},
                           timings_ms=_obj(["preprocess", "inference", "total"], preprocess=NUM, inference=NUM, total=NUM)),
-    "ImageInput": IMAGE_IN,
-    "PixelsInput": PIXELS_IN,
-    "BatchInput": _obj(["instances"], {"backend": STR, "return_image": BOOL}, instances={
-        "type": "array", "minItems": 1, "description": "at most max_batch (64 by default) inputs; one predict call",
-        "items": {"oneOf": [_obj(["image"], image=STR), _obj(["pixels"], pixels={"type": "array"})]}}),
+    "ImageInput": _obj(["image"], PREDICT_OPTIONS, image=IMAGE_IN),
+    "PixelsInput": _obj(["pixels"], PREDICT_OPTIONS, pixels=PIXELS_IN),
+    "CompareImageInput": _obj(["image"], COMPARE_OPTIONS, image=IMAGE_IN),
+    "ComparePixelsInput": _obj(["pixels"], COMPARE_OPTIONS, pixels=PIXELS_IN),
+    "BatchInput": _obj(["instances"], PREDICT_OPTIONS, instances={
+        "type": "array", "minItems": 1, "maxItems": MAX_BATCH, "description": "inputs run in one predict call",
+        "items": {"oneOf": [_obj(["image"], image=IMAGE_IN), _obj(["pixels"], pixels=PIXELS_IN)]}}),
     "CompareResponse": _obj(["results", "agree", "timings_ms"], IMAGE_OUT, agree=BOOL,
                             results={"type": "array", "items": _obj(
                                 ["backend", "format", "precision", "digit", "confidence", "probabilities", "inference_ms"],
@@ -103,32 +149,49 @@ SCHEMAS = {
     "V2ModelMetadata": _obj(["name", "platform", "inputs", "outputs"], {"versions": {"type": "array", "items": STR}},
                             name=STR, platform=STR, inputs={"type": "array", "items": V2_TENSOR_META},
                             outputs={"type": "array", "items": V2_TENSOR_META}),
-    "V2InferRequest": _obj(["inputs"], {"id": STR, "parameters": {"type": "object"},
-                                        "outputs": {"type": "array", "items": _obj(["name"], closed=False, name=STR)}},
-                           closed=False, inputs={"type": "array", "minItems": 1, "maxItems": 1, "items": _obj(
-                               ["name", "shape", "datatype", "data"], {"parameters": {"type": "object"}}, name=STR,
-                               shape={"type": "array", "items": INT,
-                                      "description": "[N, 28, 28, 1] (FP32) or [N, 28, 28] (UINT8)"},
-                               datatype={"enum": ["FP32", "UINT8"]},
-                               data={"type": "array", "description": "row-major values, flat or nested"})}),
+    # The JSON header of either transport, and the plain JSON body (where an input must carry its `data`).
+    "V2InferRequest": _infer_request([*V2_JSON_INPUTS, V2_BINARY_INPUT]),
+    "V2InferJsonRequest": _infer_request(V2_JSON_INPUTS),
     "V2InferResponse": _obj(["model_name", "outputs"], {"model_version": STR, "id": STR}, model_name=STR,
-                            outputs={"type": "array", "items": _obj(
-                                ["name", "shape", "datatype", "data"], name={"const": "probabilities"},
-                                shape={"type": "array", "items": INT}, datatype={"const": "FP32"},
-                                data={"type": "array", "items": NUM})}),
+                            outputs={"type": "array", "items": {**_obj(
+                                ["name", "shape", "datatype"], {
+                                    "data": {"type": "array", "items": NUM},
+                                    "parameters": _obj(["binary_data_size"], binary_data_size=INT)},
+                                name={"const": "probabilities"}, shape={"type": "array", "items": INT},
+                                datatype={"const": "FP32"}),
+                                "oneOf": [{"required": ["data"]}, {"required": ["parameters"]}]}}),
+    "Index": _obj(["name", "version", "links"], name=STR, version=STR, links={
+        "type": "object", "additionalProperties": STR, "description": "where the API's parts are; each answers GET"}),
 }
 
-PREDICT_BODY = {"required": True, "content": {
-    "multipart/form-data": {"schema": _obj(["file"], {"backend": STR, "return_image": STR}, closed=False,
-                                           file={"type": "string", "format": "binary"})},
-    "image/*": {"schema": {"type": "string", "format": "binary"}},
-    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-    "application/json": {"schema": {"oneOf": [ref("ImageInput"), ref("PixelsInput"), ref("BatchInput")]}},
-}}
+
+
+def _v1_body(options: dict, json_inputs: list[str]) -> dict:
+    """A v1 image request in each transport; form fields and JSON keys beyond these are rejected."""
+    upload = {**{name: STR for name in options}, "file": BINARY, "image": {**BINARY, "description": "same as file"}}
+    return {"required": True, "content": {
+        "multipart/form-data": {"schema": {**_obj([], upload), "oneOf": [{"required": ["file"]}, {"required": ["image"]}]}},
+        "image/*": {"schema": BINARY},
+        "application/octet-stream": {"schema": BINARY},
+        "application/json": {"schema": {"oneOf": [ref(name) for name in json_inputs]}},
+    }}
+
+
+PREDICT_BODY = _v1_body(PREDICT_OPTIONS, ["ImageInput", "PixelsInput", "BatchInput"])
+COMPARE_BODY = _v1_body(COMPARE_OPTIONS, ["CompareImageInput", "ComparePixelsInput"])
 V1_QUERY = [_param("backend", "query", STR, "model name (GET /v1/models); default: the server's default model"),
-            _param("return_image", "query", BOOL, "include the 28 x 28 image the model saw (alias: image)")]
+            _param("return_image", "query", BOOL, "include the 28 x 28 image the model saw")]
+V1_STRICT = " Any other query parameter, form field or JSON key is a 400 (unknown_parameter) naming the valid ones."
 NAME = _param("name", "path", STR, "model name")
 VERSION = _param("version", "path", STR, "model version (GET /v2/models/{name} lists it)")
+# The binary extension's body (a JSON header, then raw bytes, split where a header says) has no schema that a
+# generator or validator could use, so it is described in words; the JSON body is the schema'd one.
+V2_BINARY_TEXT = (
+    "Also speaks the binary tensor data extension: send an `Inference-Header-Content-Length` header with the length "
+    "in bytes of a V2InferRequest JSON header at the start of the body (Content-Type application/octet-stream or "
+    "none), whose input has parameters.binary_data_size and no data; that many bytes (FP32 or UINT8, little-endian, "
+    "row-major) follow the JSON.")
+V2_INFER_BODY = {"required": True, "content": {"application/json": {"schema": ref("V2InferJsonRequest")}}}
 
 
 def _v2_model_paths() -> dict:
@@ -142,8 +205,12 @@ def _v2_model_paths() -> dict:
         paths[prefix + "/infer"] = {"post": _op(
             "Inference (Open Inference Protocol): FP32 input used as is, UINT8 MNIST pixels scaled by 1/255",
             _responses(_json(ref("V2InferResponse"), "probabilities N x 10"), 400, 401, 404, 413, 503, v2=True),
-            tag="v2", params=params,
-            body={"required": True, "content": {"application/json": {"schema": ref("V2InferRequest")}}})}
+            tag="v2", params=params, body=V2_INFER_BODY)}
+        paths[prefix + "/infer"]["post"]["description"] = V2_BINARY_TEXT
+        paths[prefix + "/infer"]["post"]["responses"]["200"]["content"]["application/octet-stream"] = {"schema": {
+            **BINARY, "description": "binary tensor data extension (when an output asks for it): a V2InferResponse "
+                                     "JSON header, then the probabilities as little-endian float32, N x 10; "
+                                     "the Inference-Header-Content-Length response header gives the JSON's length"}}
     return paths
 
 
@@ -151,15 +218,26 @@ def build_document() -> dict:
     """The whole OpenAPI document."""
     paths = {
         "/v1/predict": {"post": _op(
-            "Classify one image (upload, raw body or JSON) or a JSON batch (`instances`)",
+            "Classify one image (upload, raw body or JSON) or a JSON batch (`instances`)." + V1_STRICT,
             _responses(_json({"oneOf": [ref("PredictResponse"), ref("BatchResponse")]}, "the answer"),
                        400, 401, 404, 413, 415, 503), tag="v1", body=PREDICT_BODY, params=V1_QUERY)},
         "/v1/compare": {"post": _op(
-            "One image through every loaded model", _responses(_json(ref("CompareResponse"), "every model's answer"),
-                                                               400, 401, 413, 415, 503), tag="v1", body=PREDICT_BODY,
+            "One image through every loaded model." + V1_STRICT, _responses(_json(ref("CompareResponse"), "every model's answer"),
+                                                               400, 401, 413, 415, 503), tag="v1", body=COMPARE_BODY,
             params=V1_QUERY[1:])},
-        "/v1/models": {"get": _op("Every configured model, loaded or failed (with the reason)",
-                                  _responses(_json(ref("ModelsResponse"), "the models"), 401), tag="v1")},
+        "/v1/models": {"get": _op("Every configured model, loaded or failed (with the reason); takes no parameters",
+                                  _responses(_json(ref("ModelsResponse"), "the models"), 400, 401), tag="v1")},
+        "/": {"get": _op("Links to the API's parts", _responses(_json(ref("Index"), "links"), 401), tag="ops")},
+        "/docs": {"get": _op("This document rendered by Swagger UI (served from the flask-swagger-ui package)", {
+            "200": {"description": "the page", "content": {"text/html": {"schema": STR}}},
+            "401": _json(ref("Error"), ERRORS[401]),
+            "503": _json(ref("Error"), "the flask-swagger-ui package is not installed")}, tag="ops")},
+        "/docs/{asset}": {"get": _op("A Swagger UI file the page loads", {
+            "200": {"description": "the file", "content": {media: {"schema": BINARY} for media in ASSETS.values()}},
+            **{str(code): _json(ref("Error"), text) for code, text in (
+                (401, ERRORS[401]), (404, "not one of the page's files"),
+                (503, "the flask-swagger-ui package is not installed"))}},
+            tag="ops", params=[_param("asset", "path", {"enum": list(ASSETS)}, "file name")])},
         "/healthz": {"get": _op("Liveness", _responses(_json(ref("Health"), "alive")), tag="ops", public=True)},
         "/readyz": {"get": _op("Readiness: 200 once the default model serves", {
             **_responses(_json(ref("Ready"), "ready")), "503": _json(ref("Ready"), "not ready")}, tag="ops", public=True)},
@@ -181,7 +259,8 @@ def build_document() -> dict:
         "info": {"title": "mnist-edge", "version": __version__, "description": (
             "Handwritten-digit recognition at the edge. v1 errors are {error: {code, message, details}}; /v2 errors are "
             "{error: message} (Open Inference Protocol). An unknown route is a 404 and a wrong method a 405, in the same "
-            "shapes. When the server has a token, every route but /healthz, /readyz and /v2/health/* wants it.")},
+            "shapes. When the server has a token, every route but /healthz, /readyz and /v2/health/* wants it. POST "
+            "/v2/models/{name}/infer also speaks the binary tensor data extension (Inference-Header-Content-Length).")},
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {}],
         "paths": paths,
@@ -190,9 +269,10 @@ def build_document() -> dict:
 
 
 bp = Blueprint("openapi", __name__)
+DOCUMENT = build_document()  # fixed for the life of the process: built once, not per request
 
 
 @bp.get("/openapi.json")
 def openapi_json() -> dict:
     """The OpenAPI document."""
-    return build_document()
+    return DOCUMENT

@@ -31,14 +31,28 @@ class ModelSlot:
         return self.backend is not None
 
 
+def model_path(models_dir: Path, file: object) -> Path:
+    """A manifest `file` as a path inside the models folder; `..`, absolute paths and links out of it are refused."""
+    if not isinstance(file, str) or not file or Path(file).is_absolute() or ".." in Path(file).parts:
+        raise ModelLoadError(f"manifest file {file!r} must be a relative path inside the models folder")
+    root = Path(models_dir).resolve()
+    path = (root / file).resolve()
+    if not path.is_relative_to(root):  # a symlink that leads out of the folder
+        raise ModelLoadError(f"manifest file {file!r} leads outside the models folder")
+    return path
+
+
 def load_slot(name: str, entry: dict, models_dir: Path, *, providers, threads: int) -> ModelSlot:
     """Check the file against its manifest hash and load it; a failure is recorded, never raised."""
     slot = ModelSlot(name, entry)
-    path = Path(models_dir) / entry["file"]
     try:
+        path = model_path(models_dir, entry.get("file"))
         if not path.is_file():
             raise ModelLoadError(f"{entry['file']} is missing")
-        if entry.get("sha256") and sha256_file(path) != entry["sha256"]:
+        if not entry.get("sha256"):
+            raise ModelLoadError(f"{entry['file']} has no sha256 in the manifest: an unverified file is not loaded "
+                                 "(run `mnist-edge convert` to write one)")
+        if sha256_file(path) != entry["sha256"]:
             raise ModelLoadError(f"{entry['file']} does not match its manifest sha256 (changed or corrupt)")
         cls = backend_class(entry["format"])
         backend = cls(path, providers=providers, threads=threads) if cls is OnnxBackend else cls(path)

@@ -96,6 +96,12 @@ def confident_digits(mnist, app) -> list[tuple[int, np.ndarray]]:
     return sorted(chosen.items())
 
 
+@pytest.fixture(scope="session")
+def known_digits(mnist) -> tuple[np.ndarray, np.ndarray]:
+    """The first 200 MNIST test digits and their labels, not chosen by any model: the oracle is the data set's labels."""
+    return mnist.x_test[:200], mnist.y_test[:200].astype(int)
+
+
 def ink_square() -> np.ndarray:
     """A synthetic 64 x 64 white-page drawing with a dark vertical stroke (a '1'-ish shape)."""
     page = np.full((64, 64), 255, dtype=np.uint8)

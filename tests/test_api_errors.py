@@ -24,9 +24,17 @@ def error_of(response, status: int) -> dict:
 
 
 @pytest.mark.parametrize(("kwargs", "code"), [
-    (dict(data=b"{not json", content_type="application/json"), "malformed_request"),
+    (dict(data=b"{not json", content_type="application/json"), "invalid_json"),
+    (dict(data=b"", content_type="application/json"), "invalid_json"),
+    (dict(data=b'{"image": "\xff"}', content_type="application/json"), "invalid_json"),
+    (dict(data=b"[" * 100_000, content_type="application/json"), "invalid_json"),
+    (dict(data=b'{"pixels": [[1e309]]}', content_type="application/json"), "invalid_json"),
     (dict(json=[1, 2]), "malformed_request"),
-    (dict(json={"picture": "x"}), "malformed_request"),
+    (dict(json="an image"), "malformed_request"),
+    (dict(json={}), "malformed_request"),
+    (dict(json={"image": b64(DRAWING), "pixels": [[0]]}), "malformed_request"),
+    (dict(json={"instances": [{"image": b64(DRAWING)}], "pixels": [[0]]}), "malformed_request"),
+    (dict(json={"picture": "x"}), "unknown_parameter"),
     (dict(json={"image": 42}), "malformed_request"),
     (dict(json={"image": "@@not base64@@"}), "bad_image"),
     (dict(json={"image": "data:image/png," + b64(DRAWING)}), "malformed_request"),
@@ -43,10 +51,23 @@ def error_of(response, status: int) -> dict:
     (dict(json={"instances": []}), "malformed_request"),
     (dict(json={"instances": "x"}), "malformed_request"),
     (dict(data=b"", content_type="image/png"), "bad_image"),
-    (dict(data={"upload": (io.BytesIO(DRAWING), "d.png")}, content_type="multipart/form-data"), "malformed_request"),
+    (dict(data={"upload": (io.BytesIO(DRAWING), "d.png")}, content_type="multipart/form-data"), "unknown_parameter"),
+    (dict(data={"backend": "onnx-int8"}, content_type="multipart/form-data"), "malformed_request"),
 ])
 def test_bad_input_is_a_400_with_a_stable_code(client, kwargs, code):
     assert error_of(client.post("/v1/predict", **kwargs), 400)["code"] == code
+
+
+def test_invalid_json_is_told_apart_from_json_that_is_not_an_object(client):
+    invalid = error_of(client.post("/v1/predict", data=b"[" * 100_000, content_type="application/json"), 400)
+    assert invalid["code"] == "invalid_json" and "not valid JSON" in invalid["message"]
+    not_object = error_of(client.post("/v1/predict", json=[1, 2]), 400)
+    assert not_object["code"] == "malformed_request" and "not an object" in not_object["message"]
+
+
+def test_deep_nesting_is_a_400_on_v2_too(client):
+    response = client.post("/v2/models/onnx-int8/infer", data=b"[" * 100_000, content_type="application/json")
+    assert response.status_code == 400 and "not valid JSON" in response.json["error"]
 
 
 def test_a_bad_instance_is_named_by_its_index(client):

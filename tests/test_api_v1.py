@@ -67,7 +67,7 @@ def test_every_loaded_model_can_be_chosen(app, client, loaded_names):
 
 
 def test_return_image_is_what_the_model_saw(client):
-    for response in (client.post("/v1/predict?image=true", data=DRAWING, content_type="image/png"),
+    for response in (client.post("/v1/predict?return_image=true", data=DRAWING, content_type="image/png"),
                      client.post("/v1/predict", json={"image": b64(DRAWING), "return_image": True})):
         seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(response.json["image"]))))
         assert seen.shape == (28, 28)
@@ -159,3 +159,48 @@ def test_metrics_count_requests_errors_and_inference(app, client):
     assert buckets == sorted(buckets) and buckets[-1] == count
     assert _sample(after, "mnist_edge_requests_in_flight") == 1  # the scrape itself
     assert _sample(after, "mnist_edge_model_loaded", model=backend) == 1
+
+
+@pytest.mark.parametrize(("path", "kwargs", "kind", "unknown", "valid"), [
+    ("/v1/predict?model=onnx-int8", dict(data=DRAWING, content_type="image/png"), "query parameter", ["model"],
+     ["backend", "return_image"]),
+    ("/v1/predict?image=true&x=1", dict(data=DRAWING, content_type="image/png"), "query parameter", ["image", "x"],
+     ["backend", "return_image"]),
+    ("/v1/compare?backend=onnx-int8", dict(data=DRAWING, content_type="image/png"), "query parameter", ["backend"],
+     ["return_image"]),
+    ("/v1/predict", dict(json={"image": b64(DRAWING), "model": "onnx-int8"}), "JSON key", ["model"],
+     ["backend", "image", "instances", "pixels", "return_image"]),
+    ("/v1/predict", dict(json={"instances": [{"image": b64(DRAWING), "backend": "x"}]}), "JSON key", ["backend"],
+     ["image", "pixels"]),
+    ("/v1/compare", dict(json={"image": b64(DRAWING), "backend": "onnx-int8"}), "JSON key", ["backend"],
+     ["image", "instances", "pixels", "return_image"]),
+    ("/v1/predict", dict(data={"file": (io.BytesIO(DRAWING), "d.png"), "modle": "x"}, content_type="multipart/form-data"),
+     "form field", ["modle"], ["backend", "return_image"]),
+])
+def test_unknown_parameters_are_400s_naming_the_valid_ones(client, path, kwargs, kind, unknown, valid):
+    response = client.post(path, **kwargs)
+    assert response.status_code == 400, response.json
+    error = response.json["error"]
+    assert error["code"] == "unknown_parameter"
+    details = {key: value for key, value in error["details"].items() if key != "instance"}  # set inside `instances`
+    assert details == {"kind": kind, "unknown": unknown, "valid": valid}
+    assert f"unknown {kind}" in error["message"] and all(f"`{name}`" in error["message"] for name in unknown)
+    assert error["message"].endswith("valid: " + ", ".join(valid))
+
+
+def test_the_issue_10_example_reads_as_promised(client):
+    response = client.post("/v1/predict?model=onnx-int8", data=DRAWING, content_type="image/png")
+    assert response.json["error"]["message"] == "unknown query parameter `model`; valid: backend, return_image"
+
+
+def test_models_takes_no_parameters(client):
+    response = client.get("/v1/models?verbose=1")
+    assert response.status_code == 400 and response.json["error"]["details"]["unknown"] == ["verbose"]
+
+
+def test_index_links_to_every_entry_point(app, client):
+    body = client.get("/").json
+    assert body["name"] == "mnist-edge" and set(body["links"]) >= {"openapi", "docs", "health", "models"}
+    for link in body["links"].values():
+        target = client.get(link)
+        assert target.status_code == 200, link

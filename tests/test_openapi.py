@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import quote
 
@@ -20,6 +21,9 @@ DRAWING = png(ink_square())
 BROKEN = {"missing": "tflite-fp16", "corrupt": "onnx-fp32", "tampered": "tflite-int8"}
 UINT8 = {"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "UINT8", "data": [0] * 784}]}
 RAW = {"data": DRAWING, "content_type": "image/png"}
+_HEADER = json.dumps({"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "UINT8",
+                                  "parameters": {"binary_data_size": 784}}], "parameters": {"binary_data_output": True}})
+BINARY = {"data": _HEADER.encode() + bytes(784), "headers": {"Inference-Header-Content-Length": str(len(_HEADER))}}
 
 
 @pytest.fixture(scope="module")
@@ -40,18 +44,30 @@ CASES = [
     ("ok", "POST", "/v1/predict", "/v1/predict?return_image=true", {"json": {"pixels": ink_square().tolist()}}, 200),
     ("ok", "POST", "/v1/predict", "/v1/predict", {"json": {"instances": [{"image": b64(DRAWING)}] * 2, "return_image": True}}, 200),
     ("ok", "POST", "/v1/predict", "/v1/predict", {"json": {"image": "%%"}}, 400),
+    ("ok", "POST", "/v1/predict", "/v1/predict?model=onnx-int8", RAW, 400),
+    ("ok", "POST", "/v1/predict", "/v1/predict", {"data": b"[" * 5000, "content_type": "application/json"}, 400),
     ("ok", "POST", "/v1/predict", "/v1/predict?backend=nope", RAW, 404),
     ("ok", "POST", "/v1/predict", "/v1/predict", {"json": {"instances": [{"image": "x"}] * 65}}, 413),
     ("ok", "POST", "/v1/predict", "/v1/predict", {"data": b"x", "content_type": "text/csv"}, 415),
     ("token", "POST", "/v1/predict", "/v1/predict", RAW, 401),
     ("damaged", "POST", "/v1/predict", "/v1/predict?backend=onnx-fp32", RAW, 503),
-    ("ok", "POST", "/v1/compare", "/v1/compare?image=1", RAW, 200),
+    ("ok", "POST", "/v1/compare", "/v1/compare?return_image=1", RAW, 200),
     ("ok", "POST", "/v1/compare", "/v1/compare", {"json": {"pixels": [[0]]}}, 400),
     ("ok", "POST", "/v1/compare", "/v1/compare", {"data": b"x", "content_type": "text/csv"}, 415),
     ("dead", "POST", "/v1/compare", "/v1/compare", RAW, 503),
     ("ok", "GET", "/v1/models", "/v1/models", {}, 200),
     ("damaged", "GET", "/v1/models", "/v1/models", {}, 200),
     ("token", "GET", "/v1/models", "/v1/models", {}, 401),
+    ("ok", "GET", "/v1/models", "/v1/models?verbose=1", {}, 400),
+    ("ok", "GET", "/", "/", {}, 200),
+    ("token", "GET", "/", "/", {}, 401),
+    ("ok", "GET", "/docs", "/docs", {}, 200),
+    ("token", "GET", "/docs", "/docs", {}, 401),
+    ("ok", "GET", "/docs/{asset}", "/docs/swagger-ui.css", {}, 200),
+    ("ok", "GET", "/docs/{asset}", "/docs/swagger-ui-bundle.js", {}, 200),
+    ("ok", "GET", "/docs/{asset}", "/docs/favicon-32x32.png", {}, 200),
+    ("ok", "GET", "/docs/{asset}", "/docs/LICENSE", {}, 404),
+    ("token", "GET", "/docs/{asset}", "/docs/swagger-ui.css", {}, 401),
     ("ok", "GET", "/healthz", "/healthz", {}, 200),
     ("ok", "GET", "/readyz", "/readyz", {}, 200),
     ("dead", "GET", "/readyz", "/readyz", {}, 503),
@@ -72,7 +88,10 @@ CASES = [
     ("ok", "GET", "/v2/models/{name}/ready", "/v2/models/nope/ready", {}, 404),
     ("ok", "GET", "/v2/models/{name}/versions/{version}/ready", "/v2/models/onnx-int8/versions/{version}/ready", {}, 200),
     ("ok", "POST", "/v2/models/{name}/infer", "/v2/models/onnx-int8/infer", {"json": {"id": "a", **UINT8}}, 200),
+    ("ok", "POST", "/v2/models/{name}/infer", "/v2/models/onnx-int8/infer", BINARY, 200),
     ("ok", "POST", "/v2/models/{name}/infer", "/v2/models/onnx-int8/infer", {"json": {"inputs": []}}, 400),
+    ("ok", "POST", "/v2/models/{name}/infer", "/v2/models/onnx-int8/infer",
+     {**BINARY, "headers": {"Inference-Header-Content-Length": "9999"}}, 400),
     ("ok", "POST", "/v2/models/{name}/infer", "/v2/models/nope/infer", {"json": UINT8}, 404),
     ("ok", "POST", "/v2/models/{name}/infer", "/v2/models/onnx-int8/infer", {"json": {"inputs": [
         {"name": "image", "shape": [65, 28, 28], "datatype": "UINT8", "data": [0] * (784 * 65)}]}}, 413),
@@ -121,15 +140,19 @@ def test_real_responses_match_the_documented_schema(apps, which, method, documen
     app = apps[which]
     if "{version}" in path:
         path = path.replace("{version}", app.extensions["mnist_edge"].registry.slots["onnx-int8"].entry["sha256"][:12])
-    response = app.test_client().open(path, method=method, **kwargs)
+    with app.test_client().open(path, method=method, **kwargs) as response:  # closes a served file
+        response.get_data()
     assert response.status_code == status, response.get_data(as_text=True)
     responses = build_document()["paths"][documented][method.lower()]["responses"]
     assert str(status) in responses, f"{method} {documented} does not document {status}"
-    [(media, _)] = responses[str(status)]["content"].items()
-    assert response.mimetype == media
+    media = response.mimetype
+    assert media in responses[str(status)]["content"], f"{method} {documented} {status} does not document {media}"
     pointer = f"/paths/{escape(documented)}/{method.lower()}/responses/{status}/content/{escape(media)}/schema"
-    body = response.json if media == "application/json" else response.get_data(as_text=True)
+    body = response.json if media == "application/json" else response.get_data().decode("latin-1")
     validator_for(build_document(), pointer).validate(body)
+    if media == "application/octet-stream":  # the binary extension: its JSON header follows the JSON answer's schema
+        header = response.get_data()[:int(response.headers["Inference-Header-Content-Length"])]
+        validator_for(build_document(), "/components/schemas/V2InferResponse").validate(json.loads(header))
 
 
 @pytest.mark.parametrize(("path", "method", "schema"), [
@@ -158,3 +181,21 @@ def test_the_schemas_reject_what_they_should():
     predict.validate(good)
     for bad in ({**good, "digit": 11}, {**good, "probabilities": [0.1] * 9}, {k: v for k, v in good.items() if k != "backend"}):
         assert not predict.is_valid(bad)
+
+
+def test_the_request_schemas_say_what_the_server_takes(app):
+    document = build_document()
+    predict = validator_for(document, "/paths/~1v1~1predict/post/requestBody/content/application~1json/schema")
+    compare = validator_for(document, "/paths/~1v1~1compare/post/requestBody/content/application~1json/schema")
+    infer = validator_for(document, "/components/schemas/V2InferRequest")
+    client = app.test_client()
+    image = b64(DRAWING)
+    for body, documented in (({"image": image, "backend": "onnx-int8"}, True), ({"image": image, "model": "x"}, False)):
+        assert predict.is_valid(body) is documented
+        assert (client.post("/v1/predict", json=body).status_code == 200) is documented
+    assert compare.is_valid({"image": image}) and not compare.is_valid({"image": image, "backend": "onnx-int8"})
+    assert client.post("/v1/compare", json={"image": image, "backend": "onnx-int8"}).status_code == 400
+    binary_input = {"name": "image", "shape": [1, 28, 28], "datatype": "UINT8", "parameters": {"binary_data_size": 784}}
+    assert infer.is_valid({"inputs": [binary_input], "parameters": {"binary_data_output": True}})
+    assert infer.is_valid(UINT8)
+    assert not infer.is_valid({"inputs": [{k: v for k, v in binary_input.items() if k != "parameters"}]})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import shutil
 import sys
 
 import pytest
@@ -99,3 +101,33 @@ def test_keras_loads_only_when_asked(shipped_models):
                        content_type="multipart/form-data").json
     assert keras["digit"] == onnx["digit"]  # the converter verified fp32 ONNX against Keras to 1e-3
     assert "tensorflow" in sys.modules
+
+
+@pytest.mark.parametrize(("file", "reason"), [
+    ("../outside.onnx", "inside the models folder"), ("/etc/hostname", "inside the models folder"),
+    ("escape.onnx", "leads outside"), (None, "inside the models folder"),
+])
+def test_models_load_only_from_the_configured_folder(shipped_models, tmp_path, file, reason):
+    models = tmp_path / "models"
+    shutil.copytree(shipped_models, models)
+    (tmp_path / "outside.onnx").write_bytes((models / "model_int8.onnx").read_bytes())
+    (models / "escape.onnx").symlink_to(tmp_path / "outside.onnx")
+    manifest = json.loads((models / "manifest.json").read_text())
+    manifest["artifacts"]["onnx-int8"]["file"] = file
+    (models / "manifest.json").write_text(json.dumps(manifest))
+    described = {m["name"]: m for m in create_app(ServeConfig(models_dir=models)).test_client().get("/v1/models").json["models"]}
+    assert described["onnx-int8"]["loaded"] is False
+    assert reason in described["onnx-int8"]["error"]
+    assert described["onnx-fp32"]["loaded"] is True
+
+
+def test_an_entry_without_sha256_is_refused_not_loaded_unchecked(shipped_models, tmp_path):
+    models = tmp_path / "models"
+    shutil.copytree(shipped_models, models)
+    manifest = json.loads((models / "manifest.json").read_text())
+    del manifest["artifacts"]["onnx-int8"]["sha256"]
+    (models / "manifest.json").write_text(json.dumps(manifest))
+    client = create_app(ServeConfig(models_dir=models)).test_client()
+    described = {m["name"]: m for m in client.get("/v1/models").json["models"]}
+    assert described["onnx-int8"]["loaded"] is False and "no sha256" in described["onnx-int8"]["error"]
+    assert client.post("/v1/predict?backend=onnx-int8", data=DRAWING, content_type="image/png").status_code == 503
