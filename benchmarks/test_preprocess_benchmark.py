@@ -1,12 +1,16 @@
-"""Preprocessing latency: a canvas drawing, a PNG upload, and MNIST pixels (run: pytest benchmarks --benchmark-only)."""
+"""Preprocessing latency: a canvas drawing, PNG uploads (RGBA and one channel), phone photos, MNIST pixels (run: pytest benchmarks --benchmark-only)."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 
-from mnist_edge.runtime.preprocess import decode_image, normalize, scale_pixels
+from mnist_edge.runtime.preprocess import decode_image, normalize, preprocess, scale_pixels
 from mnist_edge.train.drawn import draw, to_png
+from mnist_edge.train.photos import render
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +39,21 @@ def test_decode_and_normalize_png(benchmark, canvas_rgba):
     data = to_png(canvas_rgba)
     out = benchmark(lambda: normalize(decode_image(data)))
     assert out.shape == (28, 28, 1)
+
+
+def test_decode_and_normalize_one_channel_png(benchmark, canvas_rgba):
+    buffer = io.BytesIO()
+    Image.fromarray(canvas_rgba[:, :, 3]).save(buffer, format="PNG")  # the canvas' alpha as an L PNG
+    data = buffer.getvalue()
+    out = benchmark(lambda: normalize(decode_image(data)))
+    assert out.shape == (28, 28, 1)
+
+
+@pytest.mark.parametrize("size", ["2mp", "12mp"])
+def test_preprocess_phone_photo(benchmark, digit, size):
+    jpeg, _ = render(digit, np.random.default_rng(0), size=size)  # 1600 x 1200 or 4032 x 3024 JPEG
+    out = benchmark(preprocess, jpeg)  # the default 4 MP limit: a 12 MP photo is decoded at 1/4
+    assert out.shape == (1, 28, 28, 1)
 
 
 def test_scale_pixels_one_digit(benchmark, digit):

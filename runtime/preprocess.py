@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from PIL import Image
 
-from mnist_edge.runtime.errors import BlankImageError, ImageDecodeError, PayloadTooLargeError
+from mnist_edge.runtime.decode import MAX_PIXELS, decode_image
+from mnist_edge.runtime.errors import BlankImageError, ImageDecodeError
+from mnist_edge.runtime.photo import is_photo, photo_ink
 
-# A 2000 x 2000 photo of a digit is already generous; a few-KB PNG can claim 50000 x 50000 and
-# would need gigabytes once decoded, so the header is checked against this before any pixel is.
-MAX_PIXELS = 4_000_000
+__all__ = ["MAX_PIXELS", "decode_image", "normalize", "preprocess", "scale_pixels"]
 
 BOX = 20  # MNIST fitted each digit into a 20 x 20 box, preserving its aspect ratio ...
 SIDE = 28  # ... and centred that box's centre of mass in a 28 x 28 field,
@@ -24,68 +22,23 @@ RESAMPLE = Image.Resampling.BILINEAR
 THIN = 0.065  # stroke width / longest side under MNIST's 5th percentile (its median is 0.092) ...
 WIDENED = 0.085  # ... is widened to this (a drawn-set check: thin-pen accuracy +2.4 points, the rest unchanged)
 MORPH_SIDE = 80  # widen at 80 px, where one pixel is a fine step (1/80 of the digit)
-SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
+# A photo's page is lit paper unless most of it is darker than this (a chalkboard): a vignette darkens only the border.
+DARK_PAGE = 0.3
 
 
-def _has_alpha(img: Image.Image) -> bool:
-    return "A" in img.getbands() or "a" in img.getbands() or "transparency" in img.info
-
-
-def _to_gray(img: Image.Image) -> np.ndarray:
-    # Pillow's own I;16/I/F -> L conversion clips at 255 instead of rescaling, so those are scaled here.
-    if img.mode in SIXTEEN_BIT or img.mode == "I":
-        values = np.asarray(img, dtype=np.float64)
-        if values.max(initial=0) > 255:
-            values = values / 257.0
-        return np.clip(values, 0, 255).round().astype(np.uint8)
-    if img.mode == "F":
-        values = np.nan_to_num(np.asarray(img, dtype=np.float64))
-        if values.max(initial=0) <= 1:
-            values = values * 255.0
-        return np.clip(values, 0, 255).round().astype(np.uint8)
-    if img.mode not in ("1", "L", "P", "RGB"):
-        img = img.convert("RGB")  # CMYK, YCbCr, LAB, HSV: Pillow has no direct path to L for all of them
-    return np.asarray(img.convert("L"))
-
-
-def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Image file bytes (PNG, JPEG, any Pillow format) -> uint8 H x W (grey) or H x W x 4 (RGBA, when it has alpha)."""
-    if not data:
-        raise ImageDecodeError("the image is empty (0 bytes)")
-    try:
-        img = Image.open(io.BytesIO(data))  # lazy: reads the header only
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        # Pillow's own, far higher bomb limit; the warning arrives here as an error under -W error.
-        raise PayloadTooLargeError(f"the image claims too many pixels: {exc}", limit=max_pixels) from exc
-    except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise a zoo of types on garbage
-        raise ImageDecodeError(f"not an image Pillow can read ({type(exc).__name__})") from exc
-    width, height = img.size
-    if width * height > max_pixels:
-        raise PayloadTooLargeError(
-            f"the image is {width} x {height} = {width * height:,} pixels; the limit is {max_pixels:,}",
-            width=width, height=height, limit=max_pixels,
-        )
-    try:
-        img.load()
-        if _has_alpha(img):
-            return np.asarray(img.convert("RGBA"))
-        return _to_gray(img)
-    except MemoryError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - truncated or corrupt pixel data, whichever plugin read it
-        raise ImageDecodeError(f"the {img.format or 'image'} data is truncated or corrupt ({type(exc).__name__})") from exc
-
-
-def _as_unit_float(image: np.ndarray) -> np.ndarray:
-    """Any accepted array -> float32 H x W x C in [0, 1], or ImageDecodeError."""
+def _checked(image: np.ndarray) -> np.ndarray:
+    """Any accepted array as H x W x C (C = 1, 3 or 4), or ImageDecodeError."""
     if not isinstance(image, np.ndarray) or image.dtype.kind not in "biuf":
         raise ImageDecodeError(f"expected a numeric array, got {getattr(image, 'dtype', type(image).__name__)}")
     if image.ndim == 2:
         image = image[:, :, None]
     if image.ndim != 3 or image.shape[2] not in (1, 3, 4) or image.shape[0] < 1 or image.shape[1] < 1:
         raise ImageDecodeError(f"expected H x W, H x W x 1, 3 or 4 pixels, got shape {image.shape}", shape=list(image.shape))
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) * np.float32(1 / 255)
+    return image
+
+
+def _as_unit_float(image: np.ndarray) -> np.ndarray:
+    """A non-uint8 array -> float32 in [0, 1]; its scale (0-1 or 0-255) is read from all its values."""
     values = image.astype(np.float32)
     if not np.isfinite(values).all():
         raise ImageDecodeError("the pixels contain NaN or infinity")
@@ -94,19 +47,45 @@ def _as_unit_float(image: np.ndarray) -> np.ndarray:
     return np.clip(values, 0, 1, out=values)
 
 
+def _unit(plane: np.ndarray) -> np.ndarray:
+    return plane.astype(np.float32) * np.float32(1 / 255) if plane.dtype == np.uint8 else plane
+
+
 def _border(channel: np.ndarray) -> np.ndarray:
     return np.concatenate([channel[0], channel[-1], channel[1:-1, 0], channel[1:-1, -1]])
 
 
-def _ink(pixels: np.ndarray) -> np.ndarray:
-    """H x W ink in [0, 1] (1 = the darkest or brightest stroke), whatever the polarity or alpha."""
-    if pixels.shape[2] == 4 and np.median(_border(pixels[:, :, 3])) < 0.5:
-        ink = pixels[:, :, 3]  # strokes on a transparent background: the alpha is the ink, the colour is a choice
+def _plane(image: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The one H x W channel that holds the ink (uint8 as given, else float32 in [0, 1]) and whether it is alpha."""
+    pixels = _checked(image)
+    if pixels.dtype != np.uint8:
+        pixels = _as_unit_float(pixels)
+    half = 127.5 if pixels.dtype == np.uint8 else 0.5
+    if pixels.shape[2] == 4 and np.median(_border(pixels[:, :, 3])) < half:
+        return pixels[:, :, 3], True  # strokes on a transparent background: the alpha is the ink, the colour a choice
+    if pixels.shape[2] == 1:
+        return pixels[:, :, 0], False
+    # Only the three colour channels become float, and straight into one grey plane.
+    return pixels[:, :, :3] @ (LUMA * np.float32(1 / 255) if pixels.dtype == np.uint8 else LUMA), False
+
+
+def _ink(image: np.ndarray) -> np.ndarray:
+    """H x W ink in [0, 1] (1 = the darkest or brightest stroke), whatever the polarity, alpha or lighting."""
+    plane, is_alpha = _plane(image)
+    if is_alpha:
+        ink = _unit(plane)
     else:
-        gray = pixels[:, :, 0] if pixels.shape[2] == 1 else pixels[:, :, :3] @ LUMA
-        background = float(np.median(_border(gray)))
+        border = np.sort(_unit(_border(plane)))
+        step = max(1, min(plane.shape) // 32)
+        sample = _unit(plane[::step, ::step])
+        if is_photo(border, sample):  # unevenly lit paper: light and grain must go first
+            grey = plane if plane.dtype == np.uint8 else (plane * 255 + 0.5).astype(np.uint8)
+            return photo_ink(grey, dark_ink=float(np.median(sample)) >= DARK_PAGE)
+        background = float(border[len(border) // 2])  # the median, near enough
         # Paper is light and a pen dark, a canvas or a chalkboard the other way round: the border tells which.
-        ink = background - gray if background >= 0.5 else gray - background
+        dark_ink = background >= 0.5
+        grey = _unit(plane)
+        ink = background - grey if dark_ink else grey - background
     peak = float(ink.max())
     if peak < MIN_CONTRAST:
         raise BlankImageError("the image has no ink on it (blank or a single colour)", contrast=round(peak, 3))
@@ -152,7 +131,7 @@ def _widen_thin(crop: np.ndarray) -> np.ndarray:
 
 def normalize(image: np.ndarray) -> np.ndarray:
     """One image (H x W [x 1|3|4], uint8 or float) -> float32 28 x 28 x 1, MNIST-normalized: white ink on black."""
-    ink = _ink(_as_unit_float(image))
+    ink = _ink(image)
     crop = _widen_thin(_crop(ink))
     height, width = crop.shape
     scale = BOX / max(height, width)

@@ -231,3 +231,74 @@ def test_scale_pixels_keeps_mnist_as_is(digits):
     out = scale_pixels(digits[:3])
     assert out.shape == (3, 28, 28, 1) and out.dtype == np.float32
     assert np.allclose(out[..., 0] * 255, digits[:3])
+
+
+def _jpeg(image: Image.Image, *, orientation: int = 1, quality: int = 90) -> bytes:
+    exif = Image.Exif()
+    if orientation != 1:
+        exif[0x0112] = orientation
+    return png(image, format="JPEG", quality=quality, exif=exif.tobytes())
+
+
+@pytest.mark.parametrize(("orientation", "stored"), [(3, Image.Transpose.ROTATE_180), (6, Image.Transpose.ROTATE_90),
+                                                     (8, Image.Transpose.ROTATE_270), (2, Image.Transpose.FLIP_LEFT_RIGHT)])
+def test_exif_orientation_is_applied(digits, orientation, stored):
+    upright = Image.fromarray(255 - canvas(digits[1], size=180, at=(20, 60), side=280)[:, :200])  # not square
+    data = _jpeg(upright.transpose(stored), orientation=orientation)  # a phone stores the sensor's pixels and tags the turn
+    decoded = decode_image(data)
+    assert decoded.shape == (280, 200)
+    reference = normalize(decode_image(_jpeg(upright)))
+    assert close(normalize(decoded), reference) < 0.02
+    assert close(normalize(decode_image(_jpeg(upright.transpose(stored)))), reference) > 0.05  # the tag is what fixed it
+
+
+def test_a_12mp_jpeg_is_decoded_reduced_within_the_limit():
+    photo = Image.new("L", (4032, 3024), 235)
+    photo.paste(30, (1800, 1200, 2100, 1900))  # a bar: any ink will do
+    data = _jpeg(photo, quality=70)
+    decoded = decode_image(data)  # 12.2 MP against the default 4 MP limit
+    assert decoded.dtype == np.uint8 and decoded.ndim == 2
+    assert decoded.shape == (756, 1008)  # 1/4 scale: the largest that keeps 800 px on the long side
+    assert decoded.size <= MAX_PIXELS and decoded[1200 // 4 + 10, 1900 // 4 + 10] < 80
+    with pytest.raises(PayloadTooLargeError):
+        decode_image(data, max_pixels=100_000)  # even 1/8 (504 x 378) is over this
+    with pytest.raises(PayloadTooLargeError):
+        decode_image(png(photo))  # a PNG cannot be decoded reduced: refused as before
+
+
+def test_small_jpegs_and_canvases_are_not_reduced(digits):
+    ink = canvas(digits[2])
+    assert decode_image(_jpeg(Image.fromarray(255 - ink))).shape == (280, 280)
+    assert decode_image(_jpeg(Image.new("RGB", (1500, 1000), "white"))).shape == (1000, 1500)  # < 2 x 800: full size
+
+
+def test_opaque_rgba_decodes_to_one_grey_channel(digits):
+    ink = canvas(digits[3])
+    opaque = np.stack([255 - ink] * 3 + [np.full_like(ink, 255)], axis=-1)
+    decoded = decode_image(png(Image.fromarray(opaque)))
+    assert decoded.shape == (280, 280) and decoded.dtype == np.uint8  # the alpha says nothing: not carried along
+    assert close(normalize(decoded), normalize(ink)) < 1e-3
+
+
+def test_canvases_and_scans_take_the_canvas_path(mnist, monkeypatch):
+    from mnist_edge.runtime import preprocess as module
+    from mnist_edge.train.drawn import draw
+
+    calls = []
+    monkeypatch.setattr(module, "photo_ink", lambda *a, **k: calls.append(a))
+    rng = np.random.default_rng(2)
+    for digit in mnist.x_test[:12]:
+        normalize(draw(digit, rng)[0])  # every canvas style: transparent, black on white, white on black
+        normalize(decode_image(png(Image.fromarray(255 - canvas(digit)), format="JPEG", quality=75)))  # a scan
+    assert calls == []
+
+
+def test_drawn_canvases_still_read_right(mnist, shipped_models):
+    from mnist_edge.runtime.registry import ModelRegistry
+    from mnist_edge.train.drawn import drawn_set, to_png
+
+    predict = ModelRegistry.from_manifest(shipped_models, names=["tflite-int8"]).get("tflite-int8").backend.predict
+    samples = drawn_set(mnist.x_test, mnist.y_test, 40, seed=0)
+    batch = np.concatenate([preprocess(to_png(image)) for image, _, _ in samples])
+    right = predict(batch).argmax(1) == [label for _, label, _ in samples]
+    assert right.mean() >= 0.9  # 98.9 % on 3,000, the same before and after the photo path was added
