@@ -80,5 +80,9 @@ def onnx_to_onnx_int8(onnx_fp32: bytes, *, calibration: np.ndarray, **_) -> byte
             per_channel=True,
             activation_type=QuantType.QInt8,  # S8S8 QDQ is ORT's recommended pairing on x86 and ARM
             weight_type=QuantType.QInt8,
+            # 7-bit weights: x86 CPUs without VNNI multiply int8 with VPMADDUBSW, whose 16-bit sums saturate on
+            # full-range weights (measured on such a CPU: a 2-epoch model agreed with fp32 on 88.8 % of test
+            # images at 8 bits, 99.6 % at 7). ARM and VNNI CPUs lose nothing that shows.
+            reduce_range=True,
         )
         return target.read_bytes()

@@ -1,4 +1,4 @@
-"""The conversion run: build every artifact in a staging folder, verify each, then publish them all at once."""
+"""The conversion run: build every artifact in a staging folder, verify each, then move them all into the run folder."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from mnist_edge.runtime.backends import backend_class
 from mnist_edge.runtime.errors import ConversionError, DataError
 from mnist_edge.runtime.preprocess import scale_pixels
 from mnist_edge.train.data import Mnist
-from mnist_edge.train.fit import CONFUSION_FILE, REPORT_FILE
+from mnist_edge.train.report import REPORT_FILE
 
 DEFAULT_MODEL = "tflite-int8"  # smallest and fastest on a Pi's CPU; served unless told otherwise
 CALIBRATION_SEED = 0
@@ -50,15 +50,15 @@ def _measure(fmt: Format, path: Path, images: np.ndarray, labels: np.ndarray, re
     return compare(predict_all(backend, images), labels, reference), backend.tensors()
 
 
-def convert(models_dir: Path, mnist: Mnist, *, out: Path | None = None, triton: Path | None = None) -> dict:
-    """Convert models_dir/model.keras to every format into `out` (default: models_dir); return the manifest."""
+def convert(run: Path, mnist: Mnist, *, triton: Path | None = None) -> dict:
+    """Convert run/model.keras to every format, written beside it with manifest.json; return the manifest."""
     import keras
 
-    models_dir, out = Path(models_dir), Path(out or models_dir)
-    keras_path = models_dir / KERAS_FILE
+    run = Path(run)
+    keras_path = run / KERAS_FILE
     if not keras_path.is_file():
-        raise DataError(f"no {KERAS_FILE} in {models_dir}: run `mnist-edge train` first")
-    training = json.loads((models_dir / REPORT_FILE).read_text()) if (models_dir / REPORT_FILE).is_file() else {}
+        raise DataError(f"no {KERAS_FILE} in {run}: run `mnist-edge train` first")
+    training = json.loads((run / REPORT_FILE).read_text()) if (run / REPORT_FILE).is_file() else {}
     model = keras.models.load_model(keras_path, compile=False)
     images, labels, calibration = scale_pixels(mnist.x_test), mnist.y_test, _calibration(mnist)
 
@@ -67,9 +67,8 @@ def convert(models_dir: Path, mnist: Mnist, *, out: Path | None = None, triton: 
     reference = predict_all(keras_backend, images)
     reference_accuracy = float((reference.argmax(axis=1) == labels).mean())
 
-    out.mkdir(parents=True, exist_ok=True)
     entries: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory(dir=out, prefix=".convert-") as tmp:
+    with tempfile.TemporaryDirectory(dir=run, prefix=".convert-") as tmp:
         staging = Path(tmp)
         staged: dict[str, Path] = {}
         progress = tqdm(FORMATS.values(), desc="convert", unit="artifact")
@@ -101,17 +100,13 @@ def convert(models_dir: Path, mnist: Mnist, *, out: Path | None = None, triton: 
                            "versions": tool_versions()},
             "artifacts": entries,
         }
-        # Everything verified: publish the files, then the manifest that names them.
+        # Everything verified: move the files into the run, then write the manifest that names them.
         for name, path in staged.items():
-            if not (name == "keras" and out == models_dir):
-                path.replace(out / path.name)
-        if out != models_dir:  # the training report travels with the model it describes
-            for extra in (REPORT_FILE, CONFUSION_FILE):
-                if (models_dir / extra).is_file():
-                    shutil.copyfile(models_dir / extra, out / extra)
-        write_manifest(out, manifest)
+            if name != "keras":  # the trained file stays as it is; its staged copy was only measured
+                path.replace(run / path.name)
+        write_manifest(run, manifest)
     if triton:
         from mnist_edge.convert.triton import export_triton
 
-        export_triton(out, manifest, triton)
+        export_triton(run, manifest, triton)
     return manifest

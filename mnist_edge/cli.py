@@ -1,16 +1,61 @@
-"""The `mnist-edge` command: train, convert, serve. Heavy imports happen inside each subcommand."""
+"""The `mnist-edge` command: train, convert, publish, serve. Each subcommand imports what it needs when it runs."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from mnist_edge import __version__
+from mnist_edge.runtime.config import default_models_dir
 from mnist_edge.runtime.errors import MnistEdgeError
 
-DEFAULT_MODELS = Path("models")
+DATA_HELP = ("MNIST: a folder of the four IDX files (gzip or raw) or a mnist.npz "
+             "(default: $MNIST_DATA, then Keras' cache, then Keras' download)")
+EXAMPLES = """examples:
+  mnist-edge train --data ../shared/data/mnist     # -> a new runs/<timestamp>/ with model.keras
+  mnist-edge convert --data ../shared/data/mnist   # the newest run -> every format + manifest.json
+  mnist-edge publish --data ../shared/data/mnist   # the newest run -> the served models, unless worse
+  mnist-edge serve                                 # the served models on http://127.0.0.1:8000"""
+
+
+class LazyParser(argparse.ArgumentParser):
+    """A subcommand parser whose flags are added only when it is chosen, so `mnist-edge` starts without them."""
+
+    def __init__(self, *args, populate: Callable[[argparse.ArgumentParser], None] | None = None,
+                 extra: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.populate = populate
+        self.extra = extra  # the pip extra its imports come from, for the install hint
+
+    def parse_known_args(self, args=None, namespace=None):
+        """Add the deferred flags (importing what they need), then parse as usual."""
+        if self.populate:
+            populate, self.populate = self.populate, None
+            try:
+                populate(self)
+            except ModuleNotFoundError as exc:
+                self.exit(1, missing_extra(self.prog.split()[-1], self.extra, exc) + "\n")
+        return super().parse_known_args(args, namespace)
+
+
+def missing_extra(command: str, extra: str | None, exc: ModuleNotFoundError) -> str:
+    """One line naming the missing module and the install that brings it."""
+    install = f'pip install "mnist-edge[{extra or "all"}]"'
+    return f"mnist-edge: error: `{command}` needs the {extra or 'full'} install (no module {exc.name!r}): {install}"
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _quiet_tensorflow() -> None:
@@ -19,40 +64,73 @@ def _quiet_tensorflow() -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train a CNN on MNIST and write model.keras, training.json and confusion_matrix.png."""
+    """Train a CNN on MNIST into a new run folder: model.keras, training.json, confusion_matrix.png."""
     _quiet_tensorflow()
     from mnist_edge.train.data import load_mnist
+    from mnist_edge.train.runs import new_run
+
+    mnist = load_mnist(args.data)  # before TensorFlow loads: a wrong --data fails in a second, not ten
     from mnist_edge.train.fit import TrainConfig, save, train
 
     cfg = TrainConfig(arch=args.arch, seed=args.seed, augment=not args.no_augment, limit=args.limit)
     if args.epochs is not None:
         cfg.epochs = args.epochs
-    mnist = load_mnist(args.data)
     # Keras' live bar on a terminal; one line per epoch in logs and CI.
     model, report = train(mnist, cfg, verbose=1 if sys.stdout.isatty() else 2)
-    save(model, report, args.out)
+    out = args.out or new_run()  # made only now, so a failed training leaves no empty run behind
+    save(model, report, out)
     test = report["test"]
     print(f"{cfg.arch}: test accuracy {test['accuracy']:.2%} ({test['errors']} errors in {test['count']}), "
-          f"{report['params']:,} params, trained in {report['train_seconds']:.0f} s -> {args.out}")
+          f"{report['params']:,} params, trained in {report['train_seconds']:.0f} s")
     worst = sorted(test["per_class_accuracy"].items(), key=lambda kv: kv[1])[:3]
     print("weakest digits: " + ", ".join(f"{d}: {a:.2%}" for d, a in worst))
+    print(f"run folder: {out} (next: mnist-edge convert {out})")
     return 0
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    """Convert model.keras to every format, verify each and write manifest.json."""
+    """Convert a run's model.keras to every format, verify each and write the run's manifest.json."""
     _quiet_tensorflow()
-    from mnist_edge.convert.pipeline import convert
+    from mnist_edge.convert.formats import KERAS_FILE
     from mnist_edge.train.data import load_mnist
+    from mnist_edge.train.runs import newest_run
 
-    manifest = convert(args.models, load_mnist(args.data), out=args.out, triton=args.triton)
+    run = args.run or newest_run(holding=KERAS_FILE)
+    mnist = load_mnist(args.data)
+    from mnist_edge.convert.pipeline import convert
+
+    manifest = convert(run, mnist, triton=args.triton)
     print(f"{'artifact':<16}{'size':>10}{'accuracy':>10}{'agree':>9}{'max|dp|':>10}")
     for name, entry in manifest["artifacts"].items():
         print(f"{name:<16}{entry['size_bytes'] / 1024:>8.1f}KB{entry['accuracy']:>10.2%}"
               f"{entry['agreement']:>9.2%}{entry['max_abs_diff']:>10.4f}")
-    print(f"manifest -> {Path(args.out or args.models) / 'manifest.json'}")
     if args.triton:
         print(f"Triton/KServe repository -> {args.triton}")
+    print(f"run folder: {run} (next: mnist-edge publish {run})")
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    """Publish a converted run into the served models folder if it is not worse, or roll the last publish back."""
+    from mnist_edge.convert.publish import PREVIOUS, publish, rollback
+    from mnist_edge.runtime.manifest import MANIFEST_FILE
+    from mnist_edge.train.data import load_mnist
+    from mnist_edge.train.runs import newest_run
+
+    if args.rollback:
+        manifest = rollback(args.models_dir)
+        print(f"rolled back: {args.models_dir} holds the set converted {manifest.get('created', '?')} again "
+              f"(the replaced one is in {PREVIOUS}/; --rollback again undoes this)")
+        return 0
+    run = args.run or newest_run(holding=MANIFEST_FILE)
+    candidate, current = publish(run, args.models_dir, load_mnist(args.data), force=args.force,
+                                 count=args.drawn, seed=args.seed)
+    print(f"{'':<11}{'artifact':<16}{'MNIST test':>11}{f'drawn ({args.drawn})':>13}")
+    for label, score in (("published", current), ("candidate", candidate)):
+        if score:
+            print(f"{label:<11}{score.artifact:<16}{score.test_accuracy:>11.2%}{score.drawn_accuracy:>13.2%}")
+    kept = f" (the replaced set is in {args.models_dir / PREVIOUS}; undo: mnist-edge publish --rollback)"
+    print(f"published {run} -> {args.models_dir}" + (kept if current else ""))
     return 0
 
 
@@ -70,58 +148,142 @@ def cmd_drawn_eval(args: argparse.Namespace) -> int:
     return evaluate_cli(args)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Benchmark every model in-process and the server under wrk; write JSON, a Markdown table and charts."""
+    from mnist_edge.benchmarks.run import bench
+
+    return bench(args)
+
+
+def _bench_flags(parser: argparse.ArgumentParser) -> None:
+    from mnist_edge.benchmarks.run import add_arguments
+
+    add_arguments(parser)
+
+
+def _serve_flags(parser: argparse.ArgumentParser) -> None:
+    from mnist_edge.runtime.server import add_arguments  # imports Flask: only when `serve` is chosen
+
+    add_arguments(parser)
+
+
+def _command(sub, name: str, func: Callable[[argparse.Namespace], int], *, extra: str | None, examples: str,
+             populate: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=func.__doc__, description=func.__doc__, epilog=f"examples:\n{examples}",
+                            formatter_class=argparse.RawDescriptionHelpFormatter, populate=populate, extra=extra)
+    parser.set_defaults(func=func, extra=extra)
+    return parser
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Run the whole product, the API and the canvas UI, until Ctrl-C."""
+    from mnist_edge.webui.up import UpError, up
+
+    try:
+        return up(args)
+    except UpError as exc:
+        print(f"mnist-edge: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _up_flags(parser: argparse.ArgumentParser) -> None:
+    import streamlit  # noqa: F401 - fail at parse time with the install hint, not after the API has started
+    from mnist_edge.webui.up import add_arguments
+
+    add_arguments(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser, one subcommand per stage."""
-    parser = argparse.ArgumentParser(prog="mnist-edge", description=__doc__)
+    """The argument parser, one subcommand per stage; it imports no model, data or web code."""
+    parser = argparse.ArgumentParser(prog="mnist-edge", description=__doc__, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    data_help = "MNIST: IDX folder or mnist.npz (default: $MNIST_DATA, then Keras' cache/download)"
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=LazyParser)
 
-    train = sub.add_parser("train", help=cmd_train.__doc__)
-    train.add_argument("--data", type=Path, help=data_help)
-    train.add_argument("--arch", default="cnn", help="cnn (default) or seed (the tutorial's network)")
-    train.add_argument("--epochs", type=int, help="default: the architecture's recipe (12)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--limit", type=int, help="train on the first N images only")
-    train.add_argument("--no-augment", action="store_true", help="train on plain MNIST")
-    train.add_argument("--out", type=Path, default=DEFAULT_MODELS, help="output folder (default: models)")
-    train.set_defaults(func=cmd_train)
+    train = _command(sub, "train", cmd_train, extra="train", examples="""\
+  mnist-edge train --data ../shared/data/mnist                       # the shipped recipe, ~10 min on 2 cores
+  mnist-edge train --data ../shared/data/mnist --epochs 1 --limit 2000 --seed 3   # a quick trial
+  mnist-edge train --data ~/mnist.npz --arch seed --no-augment --out /tmp/seed""")
+    train.add_argument("--data", type=Path, metavar="PATH", help=DATA_HELP)
+    train.add_argument("--arch", default="cnn", help="cnn, or seed for the tutorial's network (default: cnn)")
+    train.add_argument("--epochs", type=positive_int, metavar="N", help="passes over the training set (default: 12)")
+    train.add_argument("--seed", type=int, default=0, metavar="N",
+                       help="seeds the weights, shuffling, augmentation and drawings: the same seed gives "
+                            "bit-identical weights (default: 0)")
+    train.add_argument("--limit", type=positive_int, metavar="N",
+                       help="train on the first N of the 60,000 training images, for quick trials; the report "
+                            "still tests on all 10,000 test images (default: all)")
+    train.add_argument("--no-augment", action="store_true",
+                       help="train on plain MNIST, without distortions or drawn digits (default: augment)")
+    train.add_argument("--out", type=Path, metavar="DIR",
+                       help="write here instead (default: a new runs/<timestamp>/ under the current folder)")
 
-    conv = sub.add_parser("convert", help=cmd_convert.__doc__)
-    conv.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="folder with model.keras (default: models)")
-    conv.add_argument("--data", type=Path, help=data_help)
-    conv.add_argument("--out", type=Path, help="output folder (default: --models)")
-    conv.add_argument("--triton", type=Path, metavar="DIR", help="also write a Triton/KServe model repository")
-    conv.set_defaults(func=cmd_convert)
+    conv = _command(sub, "convert", cmd_convert, extra="train", examples="""\
+  mnist-edge convert --data ../shared/data/mnist                     # the newest run under runs/
+  mnist-edge convert runs/20250101-120000 --triton /tmp/triton       # a named run, plus a Triton repository""")
+    conv.add_argument("run", type=Path, nargs="?", metavar="RUN",
+                      help="run folder holding model.keras; the artifacts and manifest.json are written there "
+                           "(default: the newest under runs/)")
+    conv.add_argument("--data", type=Path, metavar="PATH", help=DATA_HELP)
+    conv.add_argument("--triton", type=Path, metavar="DIR",
+                      help="also write a Triton/KServe model repository here (default: none)")
 
-    serve = sub.add_parser("serve", help=cmd_serve.__doc__)
-    from mnist_edge.runtime.server import add_arguments as add_serve_arguments  # light: no model code
+    pub = _command(sub, "publish", cmd_publish, extra="train", examples="""\
+  mnist-edge publish --data ../shared/data/mnist                     # the newest converted run, if not worse
+  mnist-edge publish runs/20250101-120000 --force                    # even if it measures worse
+  mnist-edge publish --rollback                                      # serve the replaced set again""")
+    pub.add_argument("run", type=Path, nargs="?", metavar="RUN",
+                     help="converted run folder (with manifest.json) to publish (default: the newest under runs/)")
+    pub.add_argument("--models-dir", type=Path, default=default_models_dir(), metavar="DIR",
+                     help="the served models folder to replace; `serve` reads it (default: %(default)s)")
+    pub.add_argument("--data", type=Path, metavar="PATH", help=DATA_HELP)
+    # 300 drawings tell a broken model from a good one in about ten seconds of drawing.
+    pub.add_argument("--drawn", type=positive_int, default=300, metavar="N",
+                     help="canvas drawings of MNIST test digits both models are scored on (default: %(default)s)")
+    pub.add_argument("--seed", type=int, default=0, metavar="N", help="seed of those drawings (default: 0)")
+    pub.add_argument("--force", action="store_true",
+                     help="publish even if the run is worse on MNIST test or drawn accuracy (default: refuse)")
+    pub.add_argument("--rollback", action="store_true",
+                     help="restore the set the last publish replaced, kept in DIR/.previous/ (default: publish RUN)")
 
-    add_serve_arguments(serve)
-    serve.set_defaults(func=cmd_serve)
+    _command(sub, "serve", cmd_serve, extra="serve", populate=_serve_flags, examples="""\
+  mnist-edge serve                                                   # http://127.0.0.1:8000
+  mnist-edge serve --host 0.0.0.0 --port 8080 --model tflite-int8,onnx-int8""")
 
-    drawn = sub.add_parser("drawn-eval", help=cmd_drawn_eval.__doc__)
-    drawn.add_argument("--data", type=Path, help=data_help)
-    drawn.add_argument("--url", default="http://127.0.0.1:8000", help="the API to send the drawings to")
-    drawn.add_argument("--count", type=int, default=1000, help="how many test digits to draw")
-    drawn.add_argument("--seed", type=int, default=0)
+    _command(sub, "up", cmd_up, extra="serve,ui", populate=_up_flags, examples="""\
+  mnist-edge up                                                      # draw at http://127.0.0.1:8501
+  mnist-edge up --host 0.0.0.0 --ui-port 8080 --api-port 8081        # serve the canvas to the network""")
+
+    drawn = _command(sub, "drawn-eval", cmd_drawn_eval, extra=None, examples="""\
+  mnist-edge drawn-eval --data ../shared/data/mnist --count 200 --save /tmp/drawn""")
+    drawn.add_argument("--data", type=Path, metavar="PATH", help=DATA_HELP)
+    drawn.add_argument("--url", default="http://127.0.0.1:8000",
+                       help="the API to send the drawings to (default: %(default)s)")
+    drawn.add_argument("--count", type=positive_int, default=1000, metavar="N",
+                       help="how many test digits to draw (default: %(default)s)")
+    drawn.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the drawings (default: 0)")
     drawn.add_argument("--model", help="model name (default: the server's default)")
-    drawn.add_argument("--token", help="bearer token, if the server wants one")
-    drawn.add_argument("--save", type=Path, metavar="DIR", help="also write the drawings as PNGs here")
-    drawn.set_defaults(func=cmd_drawn_eval)
+    drawn.add_argument("--token", help="bearer token, if the server wants one (default: none)")
+    drawn.add_argument("--save", type=Path, metavar="DIR", help="also write the drawings as PNGs here (default: no)")
+
+    _command(sub, "bench", cmd_bench, extra="all", populate=_bench_flags, examples="""\
+  mnist-edge bench --data ../shared/data/mnist                       # -> docs/benchmarks/, a few minutes
+  mnist-edge bench --data ../shared/data/mnist --quick --out /tmp/b  # CI smoke: every suite once, 1 s load cells""")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse, run, and turn every expected failure into one line and exit status 1."""
     args = build_parser().parse_args(argv)
-    if getattr(args, "epochs", None) is not None and args.epochs < 1:
-        print("mnist-edge: error: --epochs must be at least 1", file=sys.stderr)
-        return 2
     try:
         return args.func(args)
     except MnistEdgeError as exc:
         print(f"mnist-edge: error: {exc.message}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as exc:
+        if not exc.name or exc.name.partition(".")[0] == "mnist_edge":
+            raise  # our own module missing is a bug, not an install to hint at
+        print(missing_extra(args.command, args.extra, exc), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("mnist-edge: interrupted; nothing was published", file=sys.stderr)

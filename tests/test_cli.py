@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from mnist_edge.cli import main
+from mnist_edge.cli import build_parser, main
+from mnist_edge.runtime.manifest import sha256_file
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -23,22 +25,29 @@ def one_line_error(err: str) -> str:
     return lines[0]
 
 
-def test_train_then_convert(mnist, tmp_path, capsys, monkeypatch):
+def test_train_then_convert_into_a_run_folder(mnist, shipped_models, tmp_path, capsys, monkeypatch):
+    shipped = sha256_file(shipped_models / "manifest.json")
     monkeypatch.delenv("MNIST_DATA", raising=False)  # --data must be enough
+    monkeypatch.chdir(tmp_path)
     data = mnist.source
-    code, out, _ = run(capsys, "train", "--data", data, "--limit", "6000", "--epochs", "2", "--no-augment",
-                       "--out", str(tmp_path / "m"))
+    code, out, _ = run(capsys, "train", "--data", data, "--limit", "2000", "--epochs", "1", "--no-augment")
     assert code == 0 and "test accuracy" in out
-    code, out, err = run(capsys, "convert", "--models", str(tmp_path / "m"), "--data", data,
-                       "--triton", str(tmp_path / "triton"))
-    assert code == 0 and "onnx-int8" in out, err
-    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
-    assert manifest["training"]["config"]["epochs"] == 2 and manifest["training"]["train_images"] == 6000
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1 and f"run folder: {Path('runs') / runs[0].name}" in out
+    code, out, err = run(capsys, "convert", "--data", data, "--triton", str(tmp_path / "triton"))  # the newest run
+    assert code == 0 and "onnx-int8" in out and f"next: mnist-edge publish {Path('runs') / runs[0].name}" in out, err
+    manifest = json.loads((runs[0] / "manifest.json").read_text())
+    assert manifest["training"]["config"]["epochs"] == 1 and manifest["training"]["train_images"] == 2000
+    written = {p.name for p in runs[0].iterdir()}
+    assert {"model.keras", "model_int8.tflite", "training.json", "confusion_matrix.png"} <= written
     assert (tmp_path / "triton" / "onnx-fp32" / "1" / "model.onnx").is_file()
-    code, _, err = run(capsys, "convert", "--models", str(tmp_path / "m"), "--data", data, "--out", str(tmp_path / "o"))
-    assert code == 0, err
-    published = {p.name for p in (tmp_path / "o").iterdir()}
-    assert {"manifest.json", "model.keras", "model_int8.tflite", "training.json", "confusion_matrix.png"} <= published
+    assert sha256_file(shipped_models / "manifest.json") == shipped  # nothing reached the served models
+
+
+def test_convert_without_any_run(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "convert")
+    assert code == 1 and "no run with model.keras" in one_line_error(err)
 
 
 def test_missing_data_path(capsys, tmp_path):
@@ -47,15 +56,27 @@ def test_missing_data_path(capsys, tmp_path):
 
 
 def test_corrupt_data_folder(capsys, tmp_path):
-    (tmp_path / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03\x00\x00\x00\x05garbage")
-    code, _, err = run(capsys, "convert", "--models", str(tmp_path), "--data", str(tmp_path))
-    assert code == 1 and "mnist-edge: error:" in one_line_error(err)
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (tmp_path / stem).write_bytes(b"\x00\x00\x08\x03\x00\x00\x00\x05garbage")
+    (tmp_path / "model.keras").write_bytes(b"not a model")
+    code, _, err = run(capsys, "convert", str(tmp_path), "--data", str(tmp_path))
+    assert code == 1 and "train-images-idx3-ubyte" in one_line_error(err) and "truncated or corrupt" in err
 
 
 def test_convert_without_a_trained_model(capsys, tmp_path, mnist):
-    code, _, err = run(capsys, "convert", "--models", str(tmp_path), "--data", mnist.source)
+    code, _, err = run(capsys, "convert", str(tmp_path), "--data", mnist.source)
     assert code == 1 and "run `mnist-edge train` first" in one_line_error(err)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_data_pointing_at_one_file_is_explained(capsys, tmp_path, mnist):
+    one = next(Path(mnist.source).glob("t10k-images*"))
+    code, _, err = run(capsys, "train", "--data", str(one))
+    assert code == 1 and f"pass the folder that holds all four (--data {one.parent})" in one_line_error(err)
+    (tmp_path / "notes.txt").write_text("hello")
+    code, _, err = run(capsys, "train", "--data", str(tmp_path / "notes.txt"))
+    assert code == 1 and "four MNIST IDX files" in one_line_error(err) and "pickle" not in err
 
 
 def test_unknown_architecture(capsys, tmp_path, mnist):
@@ -64,9 +85,11 @@ def test_unknown_architecture(capsys, tmp_path, mnist):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_bad_epochs_is_a_usage_error(capsys):
-    code, _, err = run(capsys, "train", "--epochs", "0")
-    assert code == 2 and "--epochs must be at least 1" in err
+@pytest.mark.parametrize("argv", [["train", "--epochs", "0"], ["train", "--limit", "-5"], ["publish", "--drawn", "0"]])
+def test_counts_below_one_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2 and f"argument {argv[1]}: must be at least 1" in capsys.readouterr().err
 
 
 def test_console_script_exit_status_and_message(tmp_path):
@@ -82,3 +105,76 @@ def test_usage_errors_exit_2(argv):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
+
+
+# What must never load while the parser is built or a subcommand's --help is printed.
+HEAVY = ("flask", "werkzeug", "waitress", "numpy", "PIL", "tensorflow", "keras", "onnxruntime", "ai_edge_litert",
+         "onnx")
+IMPORTS_SCRIPT = """
+import contextlib, io, json, sys
+from mnist_edge.cli import build_parser
+for argv in (["--help"], ["train", "--help"], ["convert", "--help"], ["publish", "--help"], ["drawn-eval", "--help"]):
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            build_parser().parse_args(argv)
+        except SystemExit:
+            pass
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules} & set(sys.argv[1].split(",")))))
+"""
+
+
+def test_parser_and_help_import_nothing_heavy():
+    result = subprocess.run([sys.executable, "-c", IMPORTS_SCRIPT, ",".join(HEAVY)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+
+
+@pytest.mark.parametrize("command", ["train", "convert", "publish", "drawn-eval"])
+def test_help_has_examples_and_every_default(command):
+    parser = build_parser()
+    sub = next(a for a in parser._subparsers._group_actions if a.dest == "command").choices[command]
+    text = sub.format_help()
+    assert "examples:\n  mnist-edge " + command in text
+    for action in sub._actions:
+        if action.dest != "help":
+            assert action.help and "default" in action.help, f"{command} {action.option_strings or action.dest}"
+
+
+def test_train_help_defaults_are_the_config_defaults():
+    from mnist_edge.train.fit import TrainConfig
+
+    train_help = " ".join(next(a for a in build_parser()._subparsers._group_actions
+                               if a.dest == "command").choices["train"].format_help().split())
+    config = TrainConfig()
+    assert f"passes over the training set (default: {config.epochs})" in train_help
+    assert f"(default: {config.arch})" in train_help
+    assert f"same seed gives bit-identical weights (default: {config.seed})" in train_help
+
+
+# Runs the CLI with some modules made unimportable, as on an install without their extra.
+MISSING_SCRIPT = """
+import sys
+for name in sys.argv[1].split(","):
+    sys.modules[name] = None  # `import name` now raises ModuleNotFoundError, as if it were not installed
+from mnist_edge.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize(("missing", "argv", "extra"), [
+    ("tensorflow,keras", ["train"], "train"),
+    ("tensorflow,keras", ["convert", "{run}"], "train"),
+    ("flask,waitress", ["serve", "--port", "0"], "serve"),
+])
+def test_missing_extra_is_a_one_line_install_hint(missing, argv, extra, mnist, tmp_path):
+    (tmp_path / "model.keras").write_bytes(b"")
+    argv = [arg.format(run=tmp_path) for arg in argv] + (["--data", mnist.source] if argv[0] != "serve" else [])
+    result = subprocess.run([sys.executable, "-c", MISSING_SCRIPT, missing, *argv], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("mnist-edge")]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"mnist-edge: error: `{argv[0]}` needs the {extra} install (no module ")
+    assert lines[0].endswith(f'): pip install "mnist-edge[{extra}]"') and lines[0].split("'")[1] in missing
+    assert "Traceback" not in result.stderr

@@ -163,3 +163,14 @@ def test_real_mnist_matches_its_published_checks(mnist):
     assert abs((mnist.x_train / 255).std() - 0.3081) < 1e-4
     counts = np.bincount(mnist.y_train, minlength=10).tolist()
     assert counts == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+
+
+def test_one_idx_file_or_any_other_file_is_explained(tmp_path):
+    write_idx_folder(tmp_path)
+    with pytest.raises(DataError, match=r"one of MNIST's four IDX files: pass the folder that holds all four"):
+        load_mnist(tmp_path / "t10k-labels-idx1-ubyte.gz")
+    (tmp_path / "digits.csv").write_text("0,1,2\n")
+    with pytest.raises(DataError) as err:
+        load_mnist(tmp_path / "digits.csv")
+    assert "not mnist.npz" in err.value.message and "four MNIST IDX files" in err.value.message
+    assert "pickle" not in err.value.message

@@ -91,3 +91,23 @@ def test_summarize_counts_errors_per_class():
     assert summary["accuracy"] == 0.75 and summary["errors"] == 1
     assert summary["per_class_accuracy"]["0"] == 0.5 and summary["per_class_accuracy"]["1"] == 1.0
     assert summary["confusion_matrix"][0][1] == 1
+
+
+def test_run_folders_are_new_and_the_newest_is_found(tmp_path):
+    from datetime import datetime
+
+    from mnist_edge.runtime.errors import DataError
+    from mnist_edge.train.runs import new_run, newest_run
+
+    with pytest.raises(DataError, match="no run with model.keras"):
+        newest_run(tmp_path / "runs", holding="model.keras")
+    now = datetime(2025, 1, 2, 3, 4, 5)
+    runs = [new_run(tmp_path / "runs", now=now) for _ in range(11)]  # same second: suffixed, never shared
+    assert [p.name for p in runs[:3]] == ["20250102-030405", "20250102-030405-2", "20250102-030405-3"]
+    assert all(p.is_dir() and not any(p.iterdir()) for p in runs)
+    for run in runs[8:10]:
+        (run / "model.keras").write_bytes(b"")
+    assert newest_run(tmp_path / "runs", holding="model.keras") == runs[9]  # -10 sorts after -9
+    (new_run(tmp_path / "runs") / "model.keras").write_bytes(b"")  # now: years later
+    assert newest_run(tmp_path / "runs", holding="model.keras").name.startswith(datetime.now().strftime("%Y"))
+    assert newest_run(tmp_path / "runs", holding="model.keras") != runs[9]

@@ -103,10 +103,23 @@ def load_npz(path: Path) -> Mnist:
     return Mnist(*arrays, source=str(path))
 
 
+def _not_npz(path: Path) -> str:
+    """Why a single file that is not an .npz archive cannot be MNIST, and what to pass instead."""
+    stems = {stem for pair in SPLITS.values() for stem in pair}
+    if path.name.removesuffix(".gz") in stems:
+        return (f"{path} is one of MNIST's four IDX files: pass the folder that holds all four "
+                f"(--data {path.parent})")
+    return f"{path} is not mnist.npz: pass a folder of the four MNIST IDX files (gzip or raw) or a mnist.npz"
+
+
 def load_path(path: str | Path) -> Mnist:
     """Load MNIST from a folder of IDX files, a folder holding mnist.npz, or an .npz file."""
     path = Path(path).expanduser()
     if path.is_file():
+        # An .npz is a zip archive; anything else would reach np.load's pickle refusal, which explains nothing.
+        with open(path, "rb") as fh:
+            if fh.read(4) != b"PK\x03\x04":
+                raise DataError(_not_npz(path))
         return load_npz(path)
     if path.is_dir():
         return load_npz(path / "mnist.npz") if (path / "mnist.npz").is_file() else load_idx_folder(path)

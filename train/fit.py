@@ -16,11 +16,9 @@ from mnist_edge.convert.files import write_atomic
 from mnist_edge.runtime.preprocess import scale_pixels
 from mnist_edge.train.augment import AugmentConfig
 from mnist_edge.train.data import Mnist
-from mnist_edge.train.report import plot_confusion, summarize
+from mnist_edge.train.report import CONFUSION_FILE, REPORT_FILE, plot_confusion, summarize
 
 MODEL_FILE = "model.keras"
-REPORT_FILE = "training.json"
-CONFUSION_FILE = "confusion_matrix.png"
 
 
 @dataclass

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+REPORT_FILE = "training.json"
+CONFUSION_FILE = "confusion_matrix.png"
+
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """10 x 10 counts: row = true digit, column = predicted digit."""

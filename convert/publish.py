@@ -1,0 +1,139 @@
+"""Publishing a converted run into the served models folder: staged, atomic, manifest last, the old set kept."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from mnist_edge.runtime.errors import DataError, MnistEdgeError, PublishRefusedError
+from mnist_edge.runtime.manifest import MANIFEST_FILE, read_manifest, sha256_file
+from mnist_edge.train.data import Mnist
+from mnist_edge.train.report import CONFUSION_FILE, REPORT_FILE
+
+PREVIOUS = ".previous"  # inside the models folder: the set the last publish replaced, for --rollback
+COMPANIONS = (REPORT_FILE, CONFUSION_FILE)  # travel with the model they describe
+
+
+@dataclass(frozen=True)
+class Score:
+    """How a model set's served (default) artifact measures: MNIST test accuracy and drawn-digit accuracy."""
+
+    artifact: str
+    test_accuracy: float  # from its manifest: all 10,000 test images, measured by convert
+    drawn_accuracy: float  # measured here, on the same seeded drawings for both sets
+
+
+def score(folder: Path, manifest: dict, drawings: list) -> Score:
+    """Score a set's default artifact, loaded with the backend that serves it, on the given drawings."""
+    from mnist_edge.runtime.backends import backend_class
+    from mnist_edge.train.drawn import accuracy
+
+    name = manifest["default"]
+    entry = manifest["artifacts"][name]
+    backend = backend_class(entry["format"])(folder / entry["file"])
+    backend.load()
+    return Score(name, entry["accuracy"], accuracy(backend.predict, drawings)["accuracy"])
+
+
+def shortfalls(candidate: Score, current: Score) -> list[str]:
+    """Where the candidate measures below the current set; empty when it is at least as good on both."""
+    found = []
+    if candidate.test_accuracy < current.test_accuracy:
+        found.append(f"MNIST test accuracy {candidate.test_accuracy:.2%} < {current.test_accuracy:.2%}")
+    if candidate.drawn_accuracy < current.drawn_accuracy:
+        found.append(f"drawn-digit accuracy {candidate.drawn_accuracy:.2%} < {current.drawn_accuracy:.2%}")
+    return found
+
+
+def publish(run: Path, models_dir: Path, mnist: Mnist, *, count: int, seed: int = 0,
+            force: bool = False) -> tuple[Score, Score | None]:
+    """Compare run's set with models_dir's and install it unless it is worse (or `force`); return both scores."""
+    from mnist_edge.train.drawn import drawn_set
+
+    if run.resolve() == models_dir.resolve():
+        raise DataError(f"{run} is the models folder itself: name a run folder to publish")
+    manifest, _ = checked_set(run)
+    drawings = drawn_set(mnist.x_test, mnist.y_test, count, seed)
+    candidate = score(run, manifest, drawings)
+    current = None
+    if (models_dir / MANIFEST_FILE).is_file():
+        try:
+            current = score(models_dir, read_manifest(models_dir), drawings)
+        except MnistEdgeError as exc:  # a broken published set can only be replaced on purpose
+            if not force:
+                raise PublishRefusedError(f"cannot measure the published model ({exc.message}); "
+                                          "--force replaces it unmeasured") from exc
+        problems = shortfalls(candidate, current) if current else []
+        if problems and not force:
+            raise PublishRefusedError(f"{run} is worse than the published model: " + "; ".join(problems)
+                                      + " (--force publishes it anyway)", problems=problems)
+    install(run, models_dir)
+    return candidate, current
+
+
+def checked_set(folder: Path) -> tuple[dict, list[str]]:
+    """A folder's manifest and the files of its set (artifacts, then companions), each checked against its sha256."""
+    manifest = read_manifest(folder)
+    for name, entry in manifest["artifacts"].items():
+        path = folder / entry["file"]
+        if not path.is_file():
+            raise DataError(f"{folder}: {name}'s file {entry['file']} is missing")
+        if sha256_file(path) != entry["sha256"]:
+            raise DataError(f"{folder}: {entry['file']} does not match its manifest sha256 (changed after convert?)")
+    return manifest, _files(folder, manifest)
+
+
+def _files(folder: Path, manifest: dict) -> list[str]:
+    named = [entry["file"] for entry in manifest["artifacts"].values()]
+    return [name for name in (*named, *COMPANIONS) if (folder / name).is_file()]
+
+
+def install(source: Path, models_dir: Path) -> dict:
+    """Make models_dir serve source's set: staged copies renamed into place, manifest last, the old set in .previous."""
+    manifest, files = checked_set(source)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    # The set being replaced is kept as it is, even when broken: a rollback must not depend on its health.
+    old_files = set(_files(models_dir, read_manifest(models_dir))) if (models_dir / MANIFEST_FILE).is_file() else set()
+    # Staging in the target folder keeps every rename on one file system, so each one is atomic.
+    with tempfile.TemporaryDirectory(dir=models_dir, prefix=".publish-") as tmp:
+        staging = Path(tmp)
+        for name in [*files, MANIFEST_FILE]:
+            shutil.copyfile(source / name, staging / name)
+        if old_files:
+            _keep_previous(models_dir, [*old_files, MANIFEST_FILE])
+        for name in files:
+            os.replace(staging / name, models_dir / name)
+        # A server that reads the manifest now finds every file it names, with the right sha256.
+        os.replace(staging / MANIFEST_FILE, models_dir / MANIFEST_FILE)
+    for name in old_files - set(files):  # named by no manifest any more
+        (models_dir / name).unlink(missing_ok=True)
+    return manifest
+
+
+def _keep_previous(models_dir: Path, files: list[str]) -> None:
+    fresh = Path(tempfile.mkdtemp(dir=models_dir, prefix=f"{PREVIOUS}-new-"))
+    try:
+        for name in files:
+            shutil.copyfile(models_dir / name, fresh / name)
+    except BaseException:
+        shutil.rmtree(fresh)  # the old .previous stays as it was
+        raise
+    previous = models_dir / PREVIOUS
+    if previous.exists():
+        stale = Path(tempfile.mkdtemp(dir=models_dir, prefix=f"{PREVIOUS}-old-"))
+        previous.replace(stale / PREVIOUS)
+        fresh.replace(previous)
+        shutil.rmtree(stale)
+    else:
+        fresh.replace(previous)
+
+
+def rollback(models_dir: Path) -> dict:
+    """Serve the set the last publish replaced; the replaced one becomes .previous, so a rollback undoes itself."""
+    previous = models_dir / PREVIOUS
+    if not (previous / MANIFEST_FILE).is_file():
+        raise DataError(f"nothing to roll back to: {previous} holds no model set")
+    return install(previous, models_dir)

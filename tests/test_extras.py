@@ -1,0 +1,107 @@
+"""Each extra installed alone runs its own commands: `.[train]` trains and converts, `.[serve]` serves and hints.
+
+Installing the train extra pulls TensorFlow (minutes), so this runs in CI and, locally, only when asked for
+with MNIST_EDGE_EXTRAS_TEST=1. pip's own cache keeps the wheels between runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SERVE_VENV_VAR = "MNIST_EDGE_SERVE_VENV"  # the serve-only venv .ci/run builds with `pip install ".[serve]"`
+OPT_IN = "MNIST_EDGE_EXTRAS_TEST"
+
+pytestmark = pytest.mark.skipif(
+    not (os.environ.get("CI") or os.environ.get(OPT_IN) == "1"),
+    reason=f"installs the train extra (TensorFlow, minutes) into a fresh venv: set {OPT_IN}=1 to run it (on in CI)",
+)
+
+
+def mnist_edge(venv: Path, *argv: str, cwd: Path, env: dict | None = None,
+               timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run the venv's `mnist-edge` from a folder outside the checkout, so the installed package is what runs."""
+    return subprocess.run([venv / "bin" / "mnist-edge", *argv], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+def importable(venv: Path, module: str) -> bool:
+    return subprocess.run([venv / "bin" / "python", "-c", f"import {module}"], capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def train_venv(tmp_path_factory) -> Path:
+    """A fresh venv with `pip install ".[train]"` and nothing else."""
+    venv = tmp_path_factory.mktemp("train-extra") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=120)
+    installed = subprocess.run([venv / "bin" / "pip", "install", "--quiet", f"{REPO}[train]"],
+                               capture_output=True, text=True, timeout=1800)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    return venv
+
+
+@pytest.fixture(scope="module")
+def serve_venv() -> Path:
+    """The serve-only venv from .ci/run."""
+    path = os.environ.get(SERVE_VENV_VAR)
+    if not path:
+        if os.environ.get("CI"):
+            pytest.fail(f"{SERVE_VENV_VAR} is not set; .ci/run builds the serve-only venv and exports it")
+        pytest.skip(f"{SERVE_VENV_VAR} is not set: python3 -m venv /tmp/edge && /tmp/edge/bin/pip install '.[serve]', "
+                    f"then export {SERVE_VENV_VAR}=/tmp/edge")
+    return Path(path)
+
+
+def test_train_extra_has_no_web_stack(train_venv):
+    assert importable(train_venv, "tensorflow") and importable(train_venv, "onnxruntime")
+    assert not importable(train_venv, "flask") and not importable(train_venv, "waitress")
+
+
+@pytest.mark.parametrize("command", ["train", "convert", "publish"])
+def test_train_extra_help(train_venv, command, tmp_path):
+    result = mnist_edge(train_venv, command, "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"usage: mnist-edge {command}" in result.stdout and "examples:" in result.stdout
+
+
+def test_train_extra_trains_and_converts_into_a_run(train_venv, mnist, tmp_path):
+    env = {"MNIST_DATA": mnist.source, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    trained = mnist_edge(train_venv, "train", "--epochs", "1", "--limit", "500", "--no-augment", cwd=tmp_path, env=env)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    (run,) = (tmp_path / "runs").iterdir()
+    assert f"run folder: {Path('runs') / run.name}" in trained.stdout
+    converted = mnist_edge(train_venv, "convert", cwd=tmp_path, env=env)
+    assert converted.returncode == 0, converted.stderr[-3000:]
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert {"tflite-int8", "onnx-int8", "keras"} <= set(manifest["artifacts"])
+    assert manifest["training"]["train_images"] == 500
+
+
+def test_train_extra_serve_is_an_install_hint(train_venv, tmp_path):
+    result = mnist_edge(train_venv, "serve", "--port", "0", cwd=tmp_path, timeout=120)  # the hint, not a server
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith('pip install "mnist-edge[serve]"') and "Traceback" not in result.stderr
+
+
+def test_serve_extra_help(serve_venv, tmp_path):
+    result = mnist_edge(serve_venv, "serve", "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "--port" in result.stdout and "examples:" in result.stdout
+
+
+@pytest.mark.parametrize(("command", "module"), [("train", "tensorflow"), ("convert", "keras")])
+def test_serve_extra_train_is_a_one_line_hint(serve_venv, command, module, mnist, tmp_path):
+    (tmp_path / "runs" / "20250101-000000").mkdir(parents=True)
+    (tmp_path / "runs" / "20250101-000000" / "model.keras").write_bytes(b"")
+    result = mnist_edge(serve_venv, command, "--data", mnist.source, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"mnist-edge: error: `{command}` needs the train install (no module {module!r}): "
+        'pip install "mnist-edge[train]"'
+    ], result.stderr

@@ -1,0 +1,150 @@
+"""Publishing a run into the served folder: the quality gate, atomic install, the kept previous set and rollback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mnist_edge.cli import main
+from mnist_edge.convert import publish as publishing
+from mnist_edge.convert.publish import PREVIOUS, install, publish, rollback
+from mnist_edge.runtime.errors import DataError, PublishRefusedError
+from mnist_edge.runtime.manifest import sha256_file
+
+DRAWN = 40  # drawings per comparison: the weak model is far enough behind for a handful to show it
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under a folder (dot-folders included) with its sha256."""
+    return {str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def manifest_of(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text())
+
+
+@pytest.fixture
+def served(shipped_models, tmp_path) -> Path:
+    """A copy of the shipped set, standing in for the served folder (the real models/ must never change)."""
+    return Path(shutil.copytree(shipped_models, tmp_path / "models", ignore=shutil.ignore_patterns(PREVIOUS)))
+
+
+@pytest.fixture(scope="module")
+def weak_run(mnist, tmp_path_factory) -> Path:
+    """A real, much worse candidate: one epoch on 500 images (about 11 %), converted to every format."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from mnist_edge.convert.pipeline import convert
+    from mnist_edge.train.fit import TrainConfig, save, train
+
+    out = tmp_path_factory.mktemp("weak_run")
+    small = mnist.subset(n_train=500, n_test=1000)
+    model, report = train(small, TrainConfig(epochs=1, augment=False), verbose=0)
+    save(model, report, out)
+    convert(out, small)
+    return out
+
+
+@pytest.fixture
+def worse_run(weak_run, tmp_path) -> Path:
+    """A fresh copy of the weak run, as a run folder under runs/."""
+    return Path(shutil.copytree(weak_run, tmp_path / "runs" / "20250101-120000"))
+
+
+def test_worse_run_is_refused_and_nothing_changes(served, worse_run, mnist):
+    before = snapshot(served)
+    with pytest.raises(PublishRefusedError) as refused:
+        publish(worse_run, served, mnist, count=DRAWN)
+    message = refused.value.message
+    assert "MNIST test accuracy" in message and "drawn-digit accuracy" in message and "--force" in message
+    assert refused.value.status == 409 and refused.value.code == "publish_refused"
+    assert snapshot(served) == before  # no file touched, no .previous, no staging left behind
+
+
+def test_force_publishes_keeps_the_previous_set_and_rollback_toggles(served, worse_run, mnist):
+    shipped = snapshot(served)
+    candidate, current = publish(worse_run, served, mnist, force=True, count=DRAWN)
+    assert current.test_accuracy > candidate.test_accuracy and current.artifact == "tflite-int8"
+    assert manifest_of(served) == manifest_of(worse_run)
+    for entry in manifest_of(served)["artifacts"].values():
+        assert sha256_file(served / entry["file"]) == entry["sha256"]
+    assert (served / "training.json").read_bytes() == (worse_run / "training.json").read_bytes()
+    assert snapshot(served / PREVIOUS) == shipped  # the replaced set, whole, to roll back to
+    assert sorted(p.name for p in served.iterdir() if p.name.startswith(".")) == [PREVIOUS]
+
+    rollback(served)
+    assert {k: v for k, v in snapshot(served).items() if not k.startswith(PREVIOUS)} == shipped
+    assert manifest_of(served / PREVIOUS) == manifest_of(worse_run)
+    rollback(served)  # a rollback is itself undone by the next one
+    assert manifest_of(served) == manifest_of(worse_run)
+
+
+def test_better_run_is_published_without_force(served, worse_run, mnist, tmp_path):
+    install(worse_run, served)  # the served set is now the weak one
+    better = Path(shutil.copytree(served / PREVIOUS, tmp_path / "better"))
+    candidate, current = publish(better, served, mnist, count=DRAWN)
+    assert candidate.test_accuracy > current.test_accuracy and candidate.drawn_accuracy >= current.drawn_accuracy
+    assert manifest_of(served) == manifest_of(better)
+
+
+def test_first_publish_into_an_empty_folder(worse_run, mnist, tmp_path):
+    candidate, current = publish(worse_run, tmp_path / "fresh", mnist, count=DRAWN)
+    assert current is None and 0 < candidate.drawn_accuracy <= 1
+    assert manifest_of(tmp_path / "fresh") == manifest_of(worse_run)
+    assert not (tmp_path / "fresh" / PREVIOUS).exists()
+
+
+def test_changed_run_file_is_rejected(served, worse_run, mnist):
+    with open(worse_run / "model_int8.onnx", "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(DataError, match="model_int8.onnx does not match its manifest sha256"):
+        publish(worse_run, served, mnist, force=True, count=DRAWN)
+
+
+def test_failed_install_keeps_the_old_manifest_and_rollback_repairs(served, worse_run, monkeypatch):
+    before = snapshot(served)
+    real_replace = publishing.os.replace
+
+    def replace_then_fail(src, dst):  # the disk fills up after model.keras, the first file, is in place
+        if Path(dst).name == "model_fp32.tflite":
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(publishing.os, "replace", replace_then_fail)
+    with pytest.raises(OSError, match="No space"):
+        install(worse_run, served)
+    assert manifest_of(served) == manifest_of(served / PREVIOUS)  # the manifest, written last, was never replaced
+    assert not [p for p in served.iterdir() if p.name.startswith(".publish-")]  # staging cleaned up
+    monkeypatch.undo()
+    rollback(served)  # and the kept set brings every file back
+    assert {k: v for k, v in snapshot(served).items() if not k.startswith(PREVIOUS)} == before
+
+
+def test_rollback_without_a_previous_set(served):
+    with pytest.raises(DataError, match="nothing to roll back to"):
+        rollback(served)
+
+
+def test_publish_command_refuses_then_forces_then_rolls_back(served, worse_run, mnist, capsys):
+    base = ["publish", str(worse_run), "--models-dir", str(served), "--data", mnist.source, "--drawn", str(DRAWN)]
+    assert main(base) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mnist-edge: error:") and "\n" not in err and "--force" in err
+    assert main([*base, "--force"]) == 0
+    out = capsys.readouterr().out
+    assert "published" in out and "candidate" in out and "--rollback" in out
+    assert manifest_of(served) == manifest_of(worse_run)
+    assert main(["publish", "--rollback", "--models-dir", str(served)]) == 0
+    assert "rolled back" in capsys.readouterr().out
+    assert manifest_of(served) != manifest_of(worse_run)
+
+
+def test_publish_picks_the_newest_converted_run(served, worse_run, mnist, monkeypatch, capsys):
+    (worse_run.parent / "20240101-000000").mkdir()  # older, and never converted
+    (worse_run.parent / "20990101-000000").mkdir()  # newer, but not converted: skipped
+    monkeypatch.chdir(worse_run.parent.parent)
+    assert main(["publish", "--models-dir", str(served), "--data", mnist.source, "--drawn", "5", "--force"]) == 0
+    assert f"published {Path('runs') / worse_run.name}" in capsys.readouterr().out
