@@ -1,0 +1,201 @@
+"""The canvas page's logic with Streamlit's AppTest against a real API on a loopback port (the canvas injected)."""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from mnist_edge.runtime.app import create_app
+from mnist_edge.runtime.config import ServeConfig
+from mnist_edge.runtime.server import start_background
+from mnist_edge.webui.client import ApiClient, ApiError
+from mnist_edge.webui.drawing import canvas_png, enlarged
+
+# The page as the app runs it, with the canvas replaced by whatever the test put in session state.
+SCRIPT = """
+import streamlit as st
+from mnist_edge.webui.page import Drawing, main
+main(lambda stroke_width, key: Drawing(st.session_state.get("pixels"), st.session_state.get("strokes", 1)))
+"""
+
+
+@pytest.fixture(scope="module")
+def api(app):
+    """The shipped models behind waitress on a free loopback port."""
+    running = start_background(app)
+    yield running.url
+    running.close()
+
+
+@pytest.fixture(scope="module")
+def locked_api(shipped_models):
+    """An API that wants a token."""
+    running = start_background(create_app(ServeConfig(models_dir=shipped_models, models=["tflite-int8"], token="s3cret")))
+    yield running.url
+    running.close()
+
+
+@pytest.fixture
+def silent_api():
+    """A port that accepts connections and never answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for sock in accepted:
+        sock.close()
+    listener.close()
+
+
+def canvas(digit: np.ndarray) -> np.ndarray:
+    """A 28 x 28 MNIST digit as the canvas holds it: 280 x 280 RGBA, white ink on an opaque black background."""
+    big = np.asarray(Image.fromarray(digit).resize((200, 200), Image.Resampling.BILINEAR))
+    pixels = np.zeros((280, 280, 4), dtype=np.uint8)
+    pixels[..., 3] = 255
+    pixels[30:230, 50:250, :3] = big[:, :, None]
+    return pixels
+
+
+def page(monkeypatch, url: str, pixels: np.ndarray | None = None, **env: str) -> AppTest:
+    """The page run once against `url` with `pixels` on the canvas."""
+    monkeypatch.setenv("MNIST_EDGE_API_URL", url)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    at = AppTest.from_string(SCRIPT, default_timeout=30)
+    if pixels is not None:
+        at.session_state["pixels"] = pixels
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def markers(at: AppTest) -> dict[str, str]:
+    """The machine-readable answer elements, by state, as their raw HTML."""
+    found = {}
+    for element in at.get("html"):
+        body = element.proto.body
+        if 'class="mnist-edge-answer"' in body:
+            state = body.split('data-state="', 1)[1].split('"', 1)[0]
+            found[state] = body
+    return found
+
+
+def attr(html: str, name: str) -> str:
+    """One data- attribute's value from a marker's HTML."""
+    return html.split(f'data-{name}="', 1)[1].split('"', 1)[0]
+
+
+def first_of_each_class(mnist) -> list[tuple[int, np.ndarray]]:
+    """The first MNIST test digit of every class, with its label."""
+    return [(label, mnist.x_test[int(np.flatnonzero(mnist.y_test == label)[0])]) for label in range(10)]
+
+
+def test_a_blank_canvas_shows_the_hint_and_sends_nothing(monkeypatch, api):
+    calls = []
+    monkeypatch.setattr(ApiClient, "predict", lambda *a, **k: calls.append(a) or {})
+    at = page(monkeypatch, api, np.zeros((280, 280, 4), dtype=np.uint8) + np.array([0, 0, 0, 255], dtype=np.uint8))
+    assert "Draw a digit" in at.info[0].value
+    assert set(markers(at)) == {"blank"} and calls == []
+
+
+def test_drawn_digits_come_back_with_their_label_chart_image_and_timings(monkeypatch, api, mnist):
+    right = 0
+    for label, digit in first_of_each_class(mnist):
+        at = page(monkeypatch, api, canvas(digit))
+        answer = markers(at)["answer"]
+        right += int(attr(answer, "prediction")) == label
+    assert right >= 9, f"{right} of 10 digits read right"
+    assert len(at.get("vega_lite_chart")) == 1  # the ten probabilities
+    assert "what the model saw" in str(at.get("image")[0].proto)
+    assert "inference" in at.caption[0].value and attr(answer, "backend") in at.caption[0].value
+
+
+def test_the_model_selector_lists_loaded_models_default_first_and_picks_the_backend(monkeypatch, api, app, mnist):
+    at = page(monkeypatch, api, canvas(mnist.x_test[0]))
+    registry = app.extensions["mnist_edge"].registry
+    options = at.sidebar.selectbox[0].options
+    assert [o.split(" ")[0] for o in options][0] == registry.default
+    assert sorted(o.split(" ")[0] for o in options) == sorted(s.name for s in registry.loaded())
+    assert "KB" in options[0] and "%" in options[0]
+    at.sidebar.selectbox[0].set_value(options[-1].split(" ")[0]).run()
+    assert attr(markers(at)["answer"], "backend") == options[-1].split(" ")[0]
+
+
+def test_compare_shows_every_loaded_model_and_whether_they_agree(monkeypatch, api, app, mnist):
+    at = page(monkeypatch, api, canvas(mnist.x_test[0]))
+    compare = markers(at)["compare"]
+    assert sorted(attr(compare, "models").split(",")) == sorted(s.name for s in app.extensions["mnist_edge"].registry.loaded())
+    table = at.table[0].value
+    assert list(table["model"]) == attr(compare, "models").split(",")
+    assert set(table["digit"]) == {7} and attr(compare, "agree") == "true"
+
+
+def test_no_api_is_a_friendly_line_not_a_traceback(monkeypatch, mnist):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    at = page(monkeypatch, closed, canvas(mnist.x_test[0]))
+    assert "Cannot reach the API" in at.error[0].value and "mnist-edge serve" in at.error[0].value
+    assert "Cannot reach the API" in at.warning[0].value  # the status line
+    assert attr(markers(at)["error"], "code") == "unreachable"
+
+
+def test_a_silent_api_times_out_with_a_message(monkeypatch, silent_api, mnist):
+    at = page(monkeypatch, silent_api, canvas(mnist.x_test[0]), MNIST_EDGE_API_TIMEOUT="0.3")
+    assert "did not answer within" in at.error[0].value
+    assert attr(markers(at)["error"], "code") == "timeout"
+
+
+def test_a_token_comes_from_the_environment_and_a_missing_one_is_explained(monkeypatch, locked_api, mnist):
+    at = page(monkeypatch, locked_api, canvas(mnist.x_test[0]))
+    assert "wants a token" in at.error[0].value and attr(markers(at)["error"], "status") == "401"
+    at = page(monkeypatch, locked_api, canvas(mnist.x_test[0]), MNIST_EDGE_TOKEN="s3cret")
+    assert attr(markers(at)["answer"], "prediction") == "7"
+
+
+def test_the_client_passes_on_the_apis_own_message(api):
+    with pytest.raises(ApiError) as caught:
+        ApiClient(url=api).predict(b"\x89PNG\r\n\x1a\n broken", content_type="image/png")
+    assert caught.value.status == 400 and "The API answered 400: " in caught.value.message
+    with pytest.raises(ApiError) as caught:
+        ApiClient(url=api).predict(b"", model="no-such-model")
+    assert caught.value.status in (400, 404)
+
+
+def test_canvas_png_is_one_channel_and_none_when_blank(mnist):
+    assert canvas_png(None) is None
+    assert canvas_png(np.zeros((280, 280, 4), dtype=np.uint8)) is None
+    pixels = canvas(mnist.x_test[0])
+    pixels[..., :3] = pixels[..., :3] * np.array([0, 1, 0], dtype=np.uint8)  # green ink reads as well as white
+    image = Image.open(io.BytesIO(canvas_png(pixels)))
+    assert image.mode == "L" and image.size == (280, 280)
+    assert np.array_equal(np.asarray(image), pixels[..., 1])
+
+
+def test_enlarged_keeps_every_pixel_sharp():
+    buffer = io.BytesIO()
+    Image.fromarray(np.arange(784, dtype=np.uint32).reshape(28, 28).astype(np.uint8)).save(buffer, format="PNG")
+    import base64
+
+    big = np.asarray(enlarged(base64.b64encode(buffer.getvalue()).decode()))
+    assert big.shape == (196, 196)
+    assert np.array_equal(big[::7, ::7], np.arange(784).reshape(28, 28).astype(np.uint8))

@@ -1,0 +1,167 @@
+"""The Streamlit page: settings and status, the drawing or upload, the answer, and every model side by side.
+
+The canvas itself comes in as `draw`, so a test (AppTest cannot render the canvas) passes pixels instead.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from mnist_edge.webui.client import ApiClient, ApiError
+from mnist_edge.webui.drawing import canvas_png, enlarged
+
+STATUS_EVERY = 2.0  # seconds between readiness checks: the page notices an API that stops or comes back
+UPLOAD_TYPES = ["png", "jpg", "jpeg"]
+DRAW, UPLOAD = "Draw", "Upload a photo or scan"
+BLANK_HINT = "Draw a digit (0-9) in the black box: the answer appears after every stroke."
+
+
+@dataclass
+class Drawing:
+    """What the canvas holds now: its RGBA pixels (None before the first stroke) and how many strokes made it."""
+
+    pixels: np.ndarray | None
+    strokes: int
+
+
+# Renders the canvas at `stroke_width` under `key` and returns what it holds.
+DrawFn = Callable[[int, str], Drawing]
+
+
+@st.cache_resource
+def _client(url: str, token: str | None) -> ApiClient:
+    return ApiClient(url=url, token=token)  # one keep-alive session per address and token
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def _models(url: str, token: str | None) -> dict:
+    return _client(url, token).models()  # an ApiError is raised, not cached: a restarted API is seen at once
+
+
+def _marker(state: str, **data: object) -> None:
+    """The machine-readable answer a browser test reads: data-state, data-prediction, ..."""
+    attrs = " ".join(f'data-{k}="{html.escape(str(v))}"' for k, v in {"state": state, **data}.items())
+    st.html(f'<div class="mnist-edge-answer" {attrs}></div>')
+
+
+def _settings() -> tuple[ApiClient, int]:
+    defaults = ApiClient()
+    with st.sidebar:
+        st.header("Settings")
+        url = st.text_input("API address", value=defaults.url, help="MNIST_EDGE_API_URL sets the default")
+        token = st.text_input("Token", value=defaults.token or "", type="password",
+                              help="the server's bearer token, if it wants one (MNIST_EDGE_TOKEN)")
+        stroke = st.slider("Pen width", min_value=6, max_value=40, value=18, step=2)
+    return _client(url, token or None), stroke
+
+
+@st.fragment(run_every=STATUS_EVERY)
+def _status(client: ApiClient) -> None:
+    """One line: is the API ready? A change reruns the whole page, so it recovers without a reload."""
+    try:
+        ready = client.ready()
+        up, line = bool(ready.get("ready")), (f"API ready at {client.url}, default model `{ready.get('default')}`"
+                                              if ready.get("ready") else f"API at {client.url} is starting or has no model loaded")
+    except ApiError as exc:
+        up, line = False, exc.message
+    (st.success if up else st.warning)(line, icon=":material/check_circle:" if up else ":material/error:")
+    if st.session_state.get("api_up") not in (None, up):
+        st.session_state["api_up"] = up
+        st.rerun()
+    st.session_state["api_up"] = up
+
+
+def _pick_model(client: ApiClient) -> str | None:
+    """The sidebar's model selector, filled from /v1/models with the API's default first."""
+    try:
+        listing = _models(client.url, client.token)
+    except ApiError:
+        return None  # the status line says why
+    loaded = [m for m in listing["models"] if m.get("loaded")]
+    loaded.sort(key=lambda m: not m.get("default"))
+    labels = {m["name"]: f"{m['name']} ({m.get('format')} {m.get('precision')}, "
+                         f"{(m.get('size_bytes') or 0) / 1024:.0f} KB, {(m.get('accuracy') or 0):.2%})" for m in loaded}
+    if not labels:
+        return None
+    return st.sidebar.selectbox("Model", list(labels), format_func=labels.get,
+                                help="format, precision, size and MNIST test accuracy, from /v1/models")
+
+
+def _answer(client: ApiClient, image: bytes, content_type: str, model: str | None, strokes: int) -> None:
+    started = time.perf_counter()
+    body = client.predict(image, content_type=content_type, model=model)
+    round_trip = (time.perf_counter() - started) * 1000
+    digit, confidence = body["digit"], body["confidence"]
+    left, right = st.columns([3, 2])
+    with left:
+        st.html(f'<div style="font-size:7rem;font-weight:700;line-height:1">{digit}</div>'
+                f'<div style="font-size:1.3rem">{confidence:.1%} sure</div>')
+        _marker("answer", prediction=digit, confidence=confidence, strokes=strokes, backend=body["backend"])
+        st.bar_chart({"probability": body["probabilities"]}, x_label="digit", y_label="probability", height=220)
+    with right:
+        st.image(enlarged(body["image"]), caption="what the model saw (28 x 28)")
+    t = body["timings_ms"]
+    st.caption(f"`{body['backend']}` ({body['format']} {body['precision']}): preprocess {t['preprocess']:.2f} ms, "
+               f"inference {t['inference']:.2f} ms, API total {t['total']:.2f} ms, round trip {round_trip:.1f} ms")
+
+
+def _compare(client: ApiClient, image: bytes, content_type: str) -> None:
+    body = client.compare(image, content_type=content_type)
+    rows = body["results"]
+    digits = sorted({r["digit"] for r in rows})
+    verdict = (f"All {len(rows)} models read **{digits[0]}**." if body["agree"]
+               else f"The models disagree: {', '.join(map(str, digits))}.")
+    st.markdown(verdict)
+    st.table([{"model": r["backend"], "format": r["format"], "precision": r["precision"], "digit": r["digit"],
+               "confidence": f"{r['confidence']:.1%}", "inference ms": f"{r['inference_ms']:.3f}"} for r in rows])
+    _marker("compare", models=",".join(r["backend"] for r in rows), agree=str(body["agree"]).lower())
+
+
+def _input(source: str, draw: DrawFn, stroke: int) -> tuple[bytes | None, str, int, str]:
+    """The image to send (None: nothing yet), its content type, the stroke count and what to say when empty."""
+    if source == DRAW:
+        key = f"canvas-{st.session_state.setdefault('canvas_generation', 0)}"
+        drawing = draw(stroke, key)
+        if st.button("Clear", icon=":material/delete:"):
+            st.session_state["canvas_generation"] += 1  # a new key is a new, empty canvas
+            st.rerun()
+        return canvas_png(drawing.pixels), "image/png", drawing.strokes, BLANK_HINT
+    upload = st.file_uploader("A PNG or JPEG of one digit: a photo of paper, a scan, a drawing", type=UPLOAD_TYPES)
+    if upload is None:
+        return None, "", 0, "Upload a PNG or JPEG of one handwritten digit."
+    return upload.getvalue(), upload.type or "application/octet-stream", 0, ""
+
+
+def main(draw: DrawFn) -> None:
+    """The whole page; `draw` renders the canvas (streamlit-drawable-canvas in the app, injected pixels in tests)."""
+    st.set_page_config(page_title="mnist-edge: draw a digit", page_icon=":material/draw:", layout="wide")
+    client, stroke = _settings()
+    st.title("Draw a digit")
+    _status(client)
+    model = _pick_model(client)
+    source = st.radio("Input", [DRAW, UPLOAD], horizontal=True, label_visibility="collapsed")
+    canvas_column, answer_column = st.columns([2, 3], gap="large")
+    with canvas_column:
+        image, content_type, strokes, hint = _input(source, draw, stroke)
+    with answer_column:
+        if image is None:
+            st.info(hint)
+            _marker("blank", prediction="")
+            return
+        try:
+            _answer(client, image, content_type, model, strokes)
+        except ApiError as exc:
+            st.error(exc.message)
+            _marker("error", prediction="", status=exc.status or "", code=exc.code or "")
+            return
+    st.subheader("Every model on this drawing")
+    try:
+        _compare(client, image, content_type)
+    except ApiError as exc:
+        st.error(exc.message)

@@ -1,0 +1,173 @@
+"""`mnist-edge up`: the API and the canvas UI as two child processes, started, watched and stopped together."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mnist_edge.webui.client import TOKEN_VAR, URL_VAR
+
+START_TIMEOUT = 90.0  # seconds for both to answer: a Pi loads Streamlit and six models in well under this
+STOP_GRACE = 10.0  # seconds a child gets to finish after SIGTERM before it is killed
+APP = Path(__file__).with_name("app.py")
+
+
+class UpError(Exception):
+    """Why `up` could not bring the product up, in one line."""
+
+
+@dataclass
+class Child:
+    """One supervised process (its own process group, so stopping it stops whatever it forked) and its last lines."""
+
+    name: str
+    process: subprocess.Popen
+    tail: deque = field(default_factory=lambda: deque(maxlen=20))
+
+    def pump(self) -> None:
+        """Copy the child's output to ours, each line prefixed with its name, keeping the last few for errors."""
+        for raw in self.process.stdout:
+            line = raw.rstrip("\n")
+            self.tail.append(line)
+            print(f"{self.name:>3} | {line}", flush=True)
+
+    def last_words(self) -> str:
+        """The child's last meaningful log line, for a one-line error."""
+        lines = [line.strip() for line in self.tail if line.strip() and not line.startswith(" ")]
+        return lines[-1] if lines else "(no output)"
+
+    def stop(self) -> None:
+        """SIGTERM to the group, then SIGKILL after the grace period; returns once it is gone."""
+        if self.process.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, STOP_GRACE), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.process.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `up` flags: where the two servers listen and what the API serves."""
+    parser.add_argument("--host", default="127.0.0.1", help="address both bind to (default: 127.0.0.1)")
+    parser.add_argument("--api-port", type=int, default=8000, help="the API's port (default: 8000)")
+    parser.add_argument("--ui-port", type=int, default=8501, help="the canvas UI's port (default: 8501)")
+    parser.add_argument("--models-dir", help="folder with manifest.json (default: the shipped models)")
+    parser.add_argument("--model", help="model(s) the API loads, comma-separated (default: every non-Keras one)")
+    parser.add_argument("--token", help=f"require this bearer token on the API (prefer ${TOKEN_VAR}: flags show in ps)")
+
+
+def _port_free(host: str, port: int) -> bool:
+    try:
+        with socket.create_server((host, port)):
+            return True
+    except OSError:
+        return False
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _spawn(name: str, argv: list[str], env: dict[str, str]) -> Child:
+    process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True)
+    child = Child(name, process)
+    threading.Thread(target=child.pump, name=f"{name}-log", daemon=True).start()
+    return child
+
+
+def _local(host: str) -> str:
+    """Where this machine reaches a server bound to `host` (a wildcard bind is reached on loopback)."""
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"[{host}]" if ":" in host else host
+
+
+def ui_command(host: str, port: int) -> list[str]:
+    """Streamlit serving the canvas app headless on host:port, quiet and without developer tools."""
+    return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true", "--server.address", host,
+            "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+            "--global.developmentMode", "false", "--client.toolbarMode", "viewer"]
+
+
+def _commands(args: argparse.Namespace) -> tuple[list[str], list[str], dict[str, str]]:
+    """The API's and the UI's command lines and their shared environment."""
+    api = [sys.executable, "-m", "mnist_edge.cli", "serve", "--host", args.host, "--port", str(args.api_port)]
+    if args.models_dir:
+        api += ["--models-dir", str(args.models_dir)]
+    if args.model:
+        api += ["--model", args.model]
+    ui = ui_command(args.host, args.ui_port)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env[URL_VAR] = f"http://{_local(args.host)}:{args.api_port}"  # where the UI finds the API
+    token = args.token or os.environ.get(TOKEN_VAR)
+    if token:
+        env[TOKEN_VAR] = token  # the API and the UI both read it; never on a command line
+    return api, ui, env
+
+
+def _wait_ready(children: list[Child], checks: dict[str, str], stop: threading.Event) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    pending = dict(checks)
+    while pending:
+        for child in children:
+            if child.process.poll() is not None:
+                raise UpError(f"the {child.name.upper()} exited at start (status {child.process.returncode}): "
+                              f"{child.last_words()}")
+        for name, url in list(pending.items()):
+            if _answers(url):
+                del pending[name]
+        if stop.is_set():
+            raise KeyboardInterrupt
+        if time.monotonic() > deadline:
+            raise UpError(f"{' and '.join(pending)} did not answer within {START_TIMEOUT:.0f} s")
+        stop.wait(0.2)
+
+
+def up(args: argparse.Namespace) -> int:
+    """Start the API and the UI, wait until both answer, print the URL, and stop both on Ctrl-C or SIGTERM."""
+    for what, port, flag in (("API", args.api_port, "--api-port"), ("UI", args.ui_port, "--ui-port")):
+        if not _port_free(args.host, port):
+            raise UpError(f"port {port} on {args.host} is in use (another mnist-edge?); "
+                          f"pick another {what} port with {flag}")
+    api_argv, ui_argv, env = _commands(args)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    children = [_spawn("api", api_argv, env), _spawn("ui", ui_argv, env)]
+    try:
+        ui_url = f"http://{_local(args.host)}:{args.ui_port}"
+        _wait_ready(children, {"the API": f"{env[URL_VAR]}/readyz", "the UI": f"{ui_url}/_stcore/health"}, stop)
+        print(f"mnist-edge is up: open {ui_url} to draw (API at {env[URL_VAR]}); Ctrl-C stops both", flush=True)
+        while not stop.wait(0.5):
+            for child in children:
+                if child.process.poll() is not None:
+                    raise UpError(f"the {child.name.upper()} stopped (status {child.process.returncode}): "
+                                  f"{child.last_words()}; stopping the rest")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in reversed(children):
+            child.stop()
+        signal.signal(signal.SIGTERM, previous)
+    print("mnist-edge: stopped the API and the UI", flush=True)
+    return 0
