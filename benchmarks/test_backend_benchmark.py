@@ -1,32 +1,41 @@
-"""Inference latency of every shipped model, one image and a batch of 64: `pytest benchmarks --benchmark-only`."""
+"""In-process inference of every model in the manifest at batch 1, 8 and 64, answers checked against MNIST labels.
+
+Run: MNIST_DATA=../shared/data/mnist pytest benchmarks/test_backend_benchmark.py -o addopts= --benchmark-only
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib.util
 
 import numpy as np
 import pytest
 
-from mnist_edge.runtime.backends import backend_class
 from mnist_edge.runtime.manifest import read_manifest
+from mnist_edge.runtime.registry import ModelRegistry
 
-MODELS = Path(__file__).resolve().parent.parent / "models"
-MANIFEST = read_manifest(MODELS)
-
-
-@pytest.fixture(scope="module", params=sorted(MANIFEST["artifacts"]))
-def backend(request):
-    entry = MANIFEST["artifacts"][request.param]
-    if entry["format"] == "keras":
-        pytest.importorskip("tensorflow", reason="the keras backend needs the train extra")
-    loaded = backend_class(entry["format"])(MODELS / entry["file"])
-    loaded.load()
-    return loaded
+BATCHES = (1, 8, 64)
+HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
 
 
-@pytest.mark.parametrize("batch", [1, 64])
-def test_predict(benchmark, backend, batch):
-    images = np.random.default_rng(0).random((batch, 28, 28, 1), dtype=np.float32)
-    benchmark.group = f"predict batch={batch}"
-    probs = benchmark(backend.predict, images)
+@pytest.fixture(scope="module")
+def registry(models_dir) -> ModelRegistry:
+    """Every artifact of the manifest loaded the way the server loads it (Keras only where TensorFlow is installed)."""
+    artifacts = read_manifest(models_dir)["artifacts"]
+    names = [n for n, e in artifacts.items() if e["format"] != "keras" or HAS_TENSORFLOW]
+    return ModelRegistry.from_manifest(models_dir, names=names)
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+def test_inference(benchmark, registry, model, batch, digits):
+    if model not in registry.slots:
+        pytest.skip(f"{model} needs TensorFlow: pip install -e '.[train]'")
+    slot = registry.get(model)  # raises with the load error when the file failed to load
+    images, labels = digits[0][:batch], digits[1][:batch]
+    benchmark.group = f"inference, batch {batch}"
+    benchmark.extra_info.update(model=model, format=slot.entry["format"], precision=slot.entry.get("precision"),
+                                batch=batch, size_bytes=slot.entry.get("size_bytes"),
+                                accuracy=slot.entry.get("accuracy"))
+    probs = benchmark(slot.backend.predict, images)
     assert probs.shape == (batch, 10)
+    wrong = int((np.asarray(probs).argmax(axis=1) != labels).sum())
+    assert wrong <= batch // 20, f"{model}: {wrong} of {batch} MNIST test digits answered wrong"
