@@ -1,19 +1,39 @@
-"""Writes the example uploads in this folder from MNIST test digits: python examples/make_examples.py [MNIST folder]."""
+"""Writes the example uploads in this folder from digits written by hand as pen paths: python examples/make_examples.py.
+
+No MNIST pixels: the shapes are this file's own strokes, then drawn, photographed and scanned by the project's code.
+"""
 
 from __future__ import annotations
 
 import io
-import sys
+import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
-from mnist_edge.train.data import load_mnist
+from mnist_edge.runtime.preprocess import preprocess
 from mnist_edge.train.drawn import draw, to_png
 from mnist_edge.train.photos import render
 
 HERE = Path(__file__).resolve().parent
+
+
+# Pen paths on a 28 x 28 page, (x, y), written the way a person writes each digit.
+STROKES = {
+    7: [[(7, 6), (21, 6), (19, 11), (15, 17), (12, 23)]],
+    2: [[(8, 10), (10, 6), (15, 5), (19, 8), (18, 13), (13, 18), (8, 23), (21, 23)]],
+    1: [[(11, 8), (15, 5), (15, 23)]],
+}
+
+
+def written(label: int) -> np.ndarray:
+    """A 28 x 28 uint8 digit (white on black, MNIST's layout) from its pen paths, anti-aliased."""
+    page = Image.new("L", (112, 112), 0)
+    pen = ImageDraw.Draw(page)
+    for path in STROKES[label]:
+        pen.line([(4 * x, 4 * y) for x, y in path], fill=255, width=10, joint="curve")
+    return np.asarray(page.resize((28, 28), Image.Resampling.BOX))
 
 
 def _first(make, want) -> tuple:
@@ -21,10 +41,11 @@ def _first(make, want) -> tuple:
     return next(result for seed in range(1000) if want(result := make(np.random.default_rng(seed))))
 
 
-def make_examples(out: Path = HERE, data: str | Path | None = None) -> list[Path]:
-    """canvas_<d>.png (transparent 280 x 280), photo_<d>.jpg (1600 x 1200, EXIF-rotated), scan_<d>.jpg (grey, 600 x 800)."""
-    mnist = load_mnist(data)
-    digits, labels = mnist.x_test, mnist.y_test
+def make_examples(out: Path = HERE) -> list[Path]:
+    """canvas_<d>.png (transparent 280 x 280), its v2_<d>.json request, photo_<d>.jpg (1600 x 1200, EXIF-rotated),
+    scan_<d>.jpg (grey, 600 x 800)."""
+    labels = list(STROKES)
+    digits = [written(label) for label in labels]
     canvas, _ = _first(lambda rng: draw(digits[0], rng), lambda r: r[1]["style"] == "canvas")
     photo, _ = _first(lambda rng: render(digits[1], rng, split="held-out"), lambda r: r[1]["orientation"] == 6)
     # A scan: the drawing in black on white paper, enlarged as a 100 dpi flatbed would, with a little sensor noise.
@@ -34,7 +55,10 @@ def make_examples(out: Path = HERE, data: str | Path | None = None) -> list[Path
     page += np.random.default_rng(0).normal(0, 2.5, page.shape).astype(np.float32)
     buffer = io.BytesIO()
     Image.fromarray(page.clip(0, 255).astype(np.uint8)).save(buffer, format="JPEG", quality=85)
-    files = {f"canvas_{labels[0]}.png": to_png(canvas), f"photo_{labels[1]}.jpg": photo, f"scan_{labels[2]}.jpg": buffer.getvalue()}
+    # What /v2 takes: the canvas as the API preprocesses it, as UINT8 MNIST pixels in an Open Inference Protocol body.
+    pixels = np.round(preprocess(to_png(canvas))[0, :, :, 0] * 255).astype(int)
+    request = {"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "UINT8", "data": pixels.tolist()}]}
+    files = {f"canvas_{labels[0]}.png": to_png(canvas), f"v2_{labels[0]}.json": json.dumps(request).encode(), f"photo_{labels[1]}.jpg": photo, f"scan_{labels[2]}.jpg": buffer.getvalue()}
     out.mkdir(parents=True, exist_ok=True)
     for name, body in files.items():
         (out / name).write_bytes(body)
@@ -42,5 +66,5 @@ def make_examples(out: Path = HERE, data: str | Path | None = None) -> list[Path
 
 
 if __name__ == "__main__":
-    for path in make_examples(data=sys.argv[1] if len(sys.argv) > 1 else None):
+    for path in make_examples():
         print(path)

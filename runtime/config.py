@@ -93,7 +93,7 @@ def _text(text: str) -> str:
 # ServeConfig field -> (command-line flag, environment variable, how to parse either's text). Flags win.
 SOURCES: dict[str, tuple[str, str, Callable]] = {
     "models_dir": ("--models-dir", "MODELS_DIR", lambda text: Path(_text(text))),
-    "models": ("--model", "MODELS", _names),
+    "models": ("--model", "MODEL", _names),
     "default_model": ("--default-model", "DEFAULT_MODEL", _text),
     "providers": ("--providers", "PROVIDERS", lambda text: tuple(_names(text))),
     "onnx_threads": ("--onnx-threads", "ONNX_THREADS", _positive_int),

@@ -33,25 +33,10 @@ def served(shipped_models, tmp_path) -> Path:
     return Path(shutil.copytree(shipped_models, tmp_path / "models", ignore=shutil.ignore_patterns(PREVIOUS)))
 
 
-@pytest.fixture(scope="module")
-def weak_run(mnist, tmp_path_factory) -> Path:
-    """A real, much worse candidate: one epoch on 500 images (about 11 %), converted to every format."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from mnist_edge.convert.pipeline import convert
-    from mnist_edge.train.fit import TrainConfig, save, train
-
-    out = tmp_path_factory.mktemp("weak_run")
-    small = mnist.subset(n_train=500, n_test=1000)
-    model, report = train(small, TrainConfig(epochs=1, augment=False), verbose=0)
-    save(model, report, out)
-    convert(out, small)
-    return out
-
-
 @pytest.fixture
-def worse_run(weak_run, tmp_path) -> Path:
-    """A fresh copy of the weak run, as a run folder under runs/."""
-    return Path(shutil.copytree(weak_run, tmp_path / "runs" / "20250101-120000"))
+def worse_run(tiny_models, tmp_path) -> Path:
+    """A real, converted, much worse candidate (the session's 2-epoch model), copied as a run folder under runs/."""
+    return Path(shutil.copytree(tiny_models, tmp_path / "runs" / "20250101-120000"))
 
 
 def test_worse_run_is_refused_and_nothing_changes(served, worse_run, mnist):

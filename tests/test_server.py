@@ -18,7 +18,7 @@ import requests
 from api_fixtures import GARBAGE, canvas_png, direct, drawings
 
 from mnist_edge.cli import main as cli_main
-from mnist_edge.runtime.config import ServeConfig, config_from, env_name
+from mnist_edge.runtime.config import SOURCES, ServeConfig, config_from, env_name
 from mnist_edge.runtime.errors import ConfigError
 from mnist_edge.runtime.server import add_arguments, start_background
 
@@ -185,3 +185,10 @@ def test_a_port_in_use_is_one_error_line_and_a_nonzero_exit(shipped_models, caps
         assert cli_main(["serve", "--port", str(port), "--models-dir", str(shipped_models), "--workers", "1"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
+
+
+def test_every_flag_has_the_variable_its_name_gives():
+    """MNIST_EDGE_ + the flag's name, as the README says: --model reads MNIST_EDGE_MODEL, --max-body-mb MNIST_EDGE_MAX_BODY_MB."""
+    for name, (flag, _, _) in SOURCES.items():
+        assert env_name(name) == "MNIST_EDGE_" + flag.removeprefix("--").upper().replace("-", "_"), flag
+    assert config_from(None, {"MNIST_EDGE_MODEL": "onnx-int8"}).models == ["onnx-int8"]

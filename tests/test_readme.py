@@ -1,0 +1,105 @@
+"""README.md's commands, as written: the curl and Python examples against a live server, every `mnist-edge` line through
+the real argument parser, every extra, file and link it names."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from browser import Process, cli, free_port, wait_http
+
+from mnist_edge.cli import build_parser
+
+REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text()
+DOCUMENTED = "127.0.0.1:8000"  # the address the examples use; the test's server listens elsewhere
+
+
+def blocks(language: str) -> list[str]:
+    """The README's fenced code blocks in one language."""
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def commands() -> list[str]:
+    """Every shell command line in the README's bash blocks, continuation lines joined."""
+    lines = []
+    for block in blocks("bash"):
+        lines += [line.strip() for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+    return lines
+
+
+def words(command: str) -> list[str]:
+    """A command's words, without its comment and its leading VAR=value assignments."""
+    argv = shlex.split(command, comments=True)
+    while argv and re.fullmatch(r"[A-Z_]+=.*", argv[0]):
+        argv.pop(0)
+    return argv
+
+
+@pytest.fixture(scope="module")
+def server():
+    """`mnist-edge serve` as shipped (pre-fork, one worker) on a free port."""
+    port = free_port()
+    process = Process(cli("serve", "--port", str(port), "--workers", "1"))
+    try:
+        wait_http(f"http://127.0.0.1:{port}/readyz", timeout=120)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.stop()
+        process.kill_group()
+
+
+def test_the_readme_has_examples_of_each_kind():
+    assert len([c for c in commands() if c.startswith("curl ")]) >= 4
+    assert len([c for c in commands() if words(c)[:1] == ["mnist-edge"]]) >= 10
+    assert blocks("python")
+
+
+@pytest.mark.parametrize("command", [c for c in commands() if c.startswith("curl ")])
+def test_every_curl_runs_as_written(server, command):
+    result = subprocess.run(["bash", "-c", command.replace(DOCUMENTED, server)], cwd=REPO, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert "error" not in body, body
+    named = re.search(r"examples/\w+_(\d)\.", command)  # the example files are named for their digit
+    if "/v2/" in command:
+        probabilities = body["outputs"][0]["data"]
+        assert probabilities.index(max(probabilities)) == int(named.group(1))
+    elif "/compare" in command:
+        assert {r["digit"] for r in body["results"]} == {int(named.group(1))}
+    else:
+        assert body["digit"] == int(named.group(1))
+
+
+def test_the_python_example_runs_as_written(server):
+    (code,) = [block for block in blocks("python") if "tritonclient" in block]
+    result = subprocess.run([sys.executable, "-c", code.replace(DOCUMENTED, server)], cwd=REPO, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[7]"
+
+
+@pytest.mark.parametrize("command", [c for c in commands() if words(c)[:1] == ["mnist-edge"]])
+def test_every_mnist_edge_command_parses(command):
+    build_parser().parse_args(words(command)[1:])  # a flag or value the CLI does not take exits with status 2
+
+
+def test_every_pip_extra_exists():
+    extras = set(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    named = {extra for spec in re.findall(r'"\.\[([a-z,]+)\]"', README) for extra in spec.split(",")}
+    assert named and named <= extras, named - extras
+
+
+def test_every_local_link_and_path_exists():
+    links = re.findall(r"\]\(((?!https?://)[^)#]+)\)", README)
+    paths = re.findall(r"(?:@|\s)((?:examples|docs|webui|benchmarks|deploy)/[\w./-]+\.\w+)", README)
+    assert links and paths
+    missing = [p for p in links + paths if not (REPO / p).exists()]
+    assert not missing, missing
