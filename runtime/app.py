@@ -14,9 +14,10 @@ from mnist_edge import __version__
 from mnist_edge.runtime import api_v1, api_v2, docs, metrics, openapi
 from mnist_edge.runtime.config import ServeConfig
 from mnist_edge.runtime.errors import (
-    HttpError, InternalError, MnistEdgeError, PayloadTooLargeError, UnauthorizedError, UnknownNameError,
+    ConfigError, HttpError, InternalError, MnistEdgeError, PayloadTooLargeError, UnauthorizedError, UnknownNameError,
 )
 from mnist_edge.runtime.jsonio import OrjsonProvider
+from mnist_edge.runtime.manifest import read_manifest
 from mnist_edge.runtime.metrics import Metrics
 from mnist_edge.runtime.registry import ModelRegistry
 from mnist_edge.runtime.state import KEY, AppState, state
@@ -34,7 +35,12 @@ def create_app(config: ServeConfig | None = None, *, registry: ModelRegistry | N
         registry = ModelRegistry.from_manifest(config.models_dir, names=config.models, default=config.default_model,
                                                providers=config.providers, threads=config.onnx_threads)
     if config.default_model and config.default_model not in registry.slots:
-        raise UnknownNameError("default model", config.default_model, list(registry.slots))
+        if config.default_model not in read_manifest(config.models_dir).get("artifacts", {}):
+            raise UnknownNameError("default model", config.default_model, list(registry.slots))
+        chosen = ",".join(registry.slots)
+        raise ConfigError(f"the default model {config.default_model} is not loaded: --model names only {chosen}; "
+                          f"add it (--model {chosen},{config.default_model}) or pick one of {chosen}",
+                          setting="default_model")
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes  # Werkzeug answers 413 before reading further
     app.json = OrjsonProvider(app)  # insertion order kept: digit, confidence, probabilities... read better so

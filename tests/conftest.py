@@ -46,3 +46,15 @@ def shipped_models() -> Path:
     """The committed default model in every format (what a fresh device serves)."""
     assert (SHIPPED_MODELS / "manifest.json").is_file(), "models/manifest.json is missing: run mnist-edge convert"
     return SHIPPED_MODELS
+
+
+@pytest.fixture(scope="session")
+def serve_venv() -> Path:
+    """The venv with only `pip install ".[serve]"` that .ci/run builds (MNIST_EDGE_SERVE_VENV): the edge install."""
+    path = os.environ.get("MNIST_EDGE_SERVE_VENV")
+    if not path:
+        if os.environ.get("CI"):
+            pytest.fail("MNIST_EDGE_SERVE_VENV is not set; .ci/run builds the serve-only venv and exports it")
+        pytest.skip("MNIST_EDGE_SERVE_VENV is not set: python3 -m venv /tmp/edge && /tmp/edge/bin/pip install '.[serve]', "
+                    "then export MNIST_EDGE_SERVE_VENV=/tmp/edge")
+    return Path(path)

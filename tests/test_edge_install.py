@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,26 +12,14 @@ import requests
 
 from mnist_edge.train.drawn import draw, to_png
 
-VENV_VAR = "MNIST_EDGE_SERVE_VENV"
 
 
 @pytest.fixture(scope="module")
-def venv() -> Path:
-    path = os.environ.get(VENV_VAR)
-    if not path:
-        if os.environ.get("CI"):
-            pytest.fail(f"{VENV_VAR} is not set; .ci/run builds the serve-only venv and exports it")
-        pytest.skip(f"{VENV_VAR} is not set: python3 -m venv /tmp/edge && /tmp/edge/bin/pip install '.[serve]', "
-                    f"then export {VENV_VAR}=/tmp/edge")
-    return Path(path)
-
-
-@pytest.fixture(scope="module")
-def edge_server(venv, tmp_path_factory):
+def edge_server(serve_venv, tmp_path_factory):
     """`mnist-edge serve` from the serve-only venv, on a port it picks, started from a folder outside the repo."""
     log_path = tmp_path_factory.mktemp("edge") / "serve.log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen([venv / "bin" / "mnist-edge", "serve", "--port", "0"], stdout=log,
+        process = subprocess.Popen([serve_venv / "bin" / "mnist-edge", "serve", "--port", "0"], stdout=log,
                                    stderr=subprocess.STDOUT, cwd=log_path.parent)
     try:
         deadline = time.monotonic() + 90
@@ -47,14 +33,14 @@ def edge_server(venv, tmp_path_factory):
         process.wait(timeout=30)
 
 
-def test_serve_venv_has_no_tensorflow(venv):
+def test_serve_venv_has_no_tensorflow(serve_venv):
     for module in ("tensorflow", "keras", "tf2onnx"):
-        found = subprocess.run([venv / "bin" / "python", "-c", f"import {module}"], capture_output=True)
+        found = subprocess.run([serve_venv / "bin" / "python", "-c", f"import {module}"], capture_output=True)
         assert found.returncode != 0, f"{module} is importable in the edge install"
 
 
-def test_installed_package_is_not_the_checkout(venv):
-    where = subprocess.run([venv / "bin" / "python", "-c", "import mnist_edge.runtime as r; print(r.__file__)"],
+def test_installed_package_is_not_the_checkout(serve_venv):
+    where = subprocess.run([serve_venv / "bin" / "python", "-c", "import mnist_edge.runtime as r; print(r.__file__)"],
                            capture_output=True, text=True, check=True, cwd="/")
     assert "site-packages" in where.stdout  # a real install, so the shipped models came as package data
 

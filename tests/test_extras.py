@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SERVE_VENV_VAR = "MNIST_EDGE_SERVE_VENV"  # the serve-only venv .ci/run builds with `pip install ".[serve]"`
 OPT_IN = "MNIST_EDGE_EXTRAS_TEST"
 
 pytestmark = pytest.mark.skipif(
@@ -44,18 +43,6 @@ def train_venv(tmp_path_factory) -> Path:
                                capture_output=True, text=True, timeout=1800)
     assert installed.returncode == 0, installed.stderr[-3000:]
     return venv
-
-
-@pytest.fixture(scope="module")
-def serve_venv() -> Path:
-    """The serve-only venv from .ci/run."""
-    path = os.environ.get(SERVE_VENV_VAR)
-    if not path:
-        if os.environ.get("CI"):
-            pytest.fail(f"{SERVE_VENV_VAR} is not set; .ci/run builds the serve-only venv and exports it")
-        pytest.skip(f"{SERVE_VENV_VAR} is not set: python3 -m venv /tmp/edge && /tmp/edge/bin/pip install '.[serve]', "
-                    f"then export {SERVE_VENV_VAR}=/tmp/edge")
-    return Path(path)
 
 
 def test_train_extra_has_no_web_stack(train_venv):

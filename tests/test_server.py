@@ -192,3 +192,11 @@ def test_every_flag_has_the_variable_its_name_gives():
     for name, (flag, _, _) in SOURCES.items():
         assert env_name(name) == "MNIST_EDGE_" + flag.removeprefix("--").upper().replace("-", "_"), flag
     assert config_from(None, {"MNIST_EDGE_MODEL": "onnx-int8"}).models == ["onnx-int8"]
+
+
+def test_a_default_model_left_out_of_model_is_explained(shipped_models):
+    from mnist_edge.runtime.app import create_app
+
+    with pytest.raises(ConfigError) as caught:
+        create_app(ServeConfig(models_dir=shipped_models, models=["onnx-int8"], default_model="tflite-int8"))
+    assert "tflite-int8 is not loaded" in caught.value.message and "--model onnx-int8,tflite-int8" in caught.value.message
