@@ -134,6 +134,14 @@ def check_models(config: ServeConfig) -> bool:
     return os.waitstatus_to_exitcode(status) == 0
 
 
+def exposure_warning(config: ServeConfig) -> str | None:
+    """What to say when the API listens beyond this machine with no token: anyone on the network may use it."""
+    if config.token or config.host in ("127.0.0.1", "localhost", "::1"):
+        return None
+    return (f"serving on {config.host} WITHOUT A TOKEN: anyone who reaches this address may use the API; "
+            "set MNIST_EDGE_TOKEN (or --token) to require one")
+
+
 def serve(args: argparse.Namespace) -> int:
     """Build the config, bind, check the models and serve until SIGTERM or Ctrl-C: pre-fork workers, else waitress."""
     from mnist_edge.runtime import workers as prefork
@@ -141,6 +149,8 @@ def serve(args: argparse.Namespace) -> int:
     config = config_from(args)
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started_at = time.time() - process_age()
+    if warning := exposure_warning(config):
+        log.warning(warning)
     listener = bind(config.host, config.port)
     try:
         if not prefork.can_fork():

@@ -200,3 +200,11 @@ def test_a_default_model_left_out_of_model_is_explained(shipped_models):
     with pytest.raises(ConfigError) as caught:
         create_app(ServeConfig(models_dir=shipped_models, models=["onnx-int8"], default_model="tflite-int8"))
     assert "tflite-int8 is not loaded" in caught.value.message and "--model onnx-int8,tflite-int8" in caught.value.message
+
+
+def test_serving_the_network_without_a_token_is_warned_about():
+    from mnist_edge.runtime.server import exposure_warning
+
+    assert exposure_warning(ServeConfig()) is None  # loopback
+    assert exposure_warning(ServeConfig(host="0.0.0.0", token="s3cret")) is None
+    assert "WITHOUT A TOKEN" in exposure_warning(ServeConfig(host="0.0.0.0"))
