@@ -7,6 +7,7 @@ PROMETHEUS_MULTIPROC_DIR.
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
@@ -67,6 +68,17 @@ def _check_multiprocess_metrics() -> None:
         raise RuntimeError(f"prometheus_client was imported before {MULTIPROC_ENV} was set: workers would not add up")
 
 
+def _json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's answer to a request it cannot parse (before Flask sees it), in the API's v1 error shape, not HTML."""
+    from gunicorn.util import write_nonblock
+
+    code = reason.lower().replace(" ", "_")  # gunicorn's reason phrase: "bad_request", "uri_too_long", ...
+    body = json.dumps({"error": {"code": code, "message": mesg or reason}}).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nX-Content-Type-Options: nosniff\r\n\r\n")
+    write_nonblock(sock, head.encode("latin-1") + body)
+
+
 def _options(config: ServeConfig, fd: int, *, workers: int) -> dict:
     return {
         "bind": [f"fd://{fd}"],  # bound by us before any fork: a taken port fails before anything starts
@@ -85,8 +97,11 @@ def run_workers(config: ServeConfig, listener: socket.socket, *, workers: int, s
 
     gunicorn takes the listening socket over (and closes it at the end).
     """
+    from gunicorn import util
     from gunicorn.app.base import BaseApplication
     from prometheus_client.multiprocess import mark_process_dead
+
+    util.write_error = _json_error  # gunicorn has no setting for its error page; its workers call this one function
 
     _check_multiprocess_metrics()
     for stale in metrics.glob("*.db"):  # an earlier run's counts, or the model check's, would be added to ours

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -253,3 +254,46 @@ def test_a_bad_default_model_is_one_error_line_from_the_master(shipped_models, t
     errors = [line for line in running.text().splitlines() if line.startswith("mnist-edge: error:")]
     assert len(errors) == 1 and "unknown default model 'nope'" in errors[0] and "onnx-int8" in errors[0]
     assert "Booting worker" not in running.text()
+
+
+def raw_answer(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send `request` as is on a socket; the status, headers and body of the answer (read until gunicorn closes)."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    answer = b""
+    with socket.create_connection((host, int(port)), timeout=30) as raw:
+        raw.sendall(request)
+        while chunk := raw.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+# Requests gunicorn refuses before Flask sees them: (request, status, API error code).
+UNPARSABLE = {
+    "nul byte in a header": (b"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Note: a\x00b\r\n\r\n", 400, "bad_request"),
+    "invalid request line": (b"GARBAGE\r\nHost: x\r\n\r\n", 400, "bad_request"),
+    "content-length not a number": (b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                                    b"Content-Length: lots\r\n\r\nabc", 400, "bad_request"),
+    "header line without a colon": (b"GET /v1/models HTTP/1.1\r\nHost: x\r\nno header here\r\n\r\n", 400, "bad_request"),
+    "request line over the limit": (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri_too_long"),
+}
+
+
+@pytest.mark.parametrize("name", UNPARSABLE)
+def test_what_gunicorn_refuses_gets_the_api_error_shape(served, name):
+    request, status, code = UNPARSABLE[name]
+    answer_status, headers, body = raw_answer(served.url, request)
+    assert answer_status == status, body
+    assert headers["content-type"] == "application/json" and headers["x-content-type-options"] == "nosniff"
+    assert int(headers["content-length"]) == len(body)
+    error = json.loads(body)["error"]
+    assert error["code"] == code and error["message"], error
+    assert requests.get(f"{served.url}/readyz", timeout=30).status_code == 200  # and the server goes on
+
+
+def test_no_server_version_is_sent(served):
+    status, headers, _ = raw_answer(served.url, b"GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert status == 200
+    assert not re.search(r"\d", headers.get("server", "")), headers  # gunicorn 27 sends a bare "gunicorn"
