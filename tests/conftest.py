@@ -14,6 +14,13 @@ REPO = Path(__file__).resolve().parent.parent
 SHIPPED_MODELS = REPO / "models"
 
 
+def pytest_configure(config) -> None:
+    """A relative MNIST_DATA (README's `MNIST_DATA=../shared/data/mnist`) means from where pytest started: made
+    absolute once, so tests that change folder or start subprocesses elsewhere still find it."""
+    if os.environ.get("MNIST_DATA"):
+        os.environ["MNIST_DATA"] = str(Path(os.environ["MNIST_DATA"]).resolve())
+
+
 @pytest.fixture(scope="session")
 def mnist():
     """The real MNIST data set; tests that need it fail loudly in CI and skip with the reason elsewhere."""
