@@ -58,16 +58,18 @@ def test_canvas_pngs_of_mnist_digits_come_back_with_their_label(app, server, htt
     assert right > len(confident_digits) / 2, f"{right} of {len(confident_digits)} canvas digits right"
 
 
-def test_v2_infer_round_trip_on_mnist_pixels(app, server, http, confident_digits):
+def test_v2_infer_round_trip_on_mnist_pixels(app, server, http, known_digits):
+    """The first 64 MNIST test digits, chosen by no model, in one batch: the data set's labels are the oracle."""
     name = app.extensions["mnist_edge"].registry.default
-    pixels = np.stack([digit for _, digit in confident_digits])
+    pixels, labels = known_digits[0][:64], known_digits[1][:64]
     request = {"id": "mnist", "inputs": [{"name": "image", "shape": [len(pixels), 28, 28], "datatype": "UINT8",
                                          "data": pixels.ravel().tolist()}]}
     response = http.post(f"{server.url}/v2/models/{name}/infer", json=request, timeout=30)
     assert response.status_code == 200, response.text
     output = response.json()["outputs"][0]
-    probs = np.array(output["data"]).reshape(output["shape"])
-    assert list(probs.argmax(axis=1)) == [label for label, _ in confident_digits]  # the fixture chose them for this
+    assert output["shape"] == [64, 10]
+    right = int((np.array(output["data"]).reshape(64, 10).argmax(axis=1) == labels).sum())
+    assert right >= 62, f"{right} of 64"  # the model scores 99.6 % on MNIST: 62 allows two misses, a mix-up fails
 
 
 def test_concurrent_requests_match_sequential_ones_on_every_backend(server, http, loaded_names):
