@@ -12,7 +12,7 @@ from api_fixtures import damaged_copy, ink_square, png
 
 from mnist_edge.runtime.app import create_app
 from mnist_edge.runtime.config import ServeConfig
-from mnist_edge.runtime.errors import UnknownNameError
+from mnist_edge.runtime.errors import ConfigError, UnknownNameError
 from mnist_edge.runtime.registry import ModelRegistry
 
 DRAWING = png(ink_square())
@@ -77,6 +77,8 @@ def test_unknown_names_list_the_valid_ones(shipped_models):
         create_app(ServeConfig(models_dir=shipped_models, models=["onnx-int8", "tflite-int3"]))
     assert info.value.status == 404 and "onnx-int8" in info.value.message and "tflite-int3" in info.value.message
     with pytest.raises(UnknownNameError):
+        create_app(ServeConfig(models_dir=shipped_models, models=["onnx-int8"], default_model="tflite-int3"))
+    with pytest.raises(ConfigError, match="tflite-int8 is not loaded"):  # a real model, left out of --model
         create_app(ServeConfig(models_dir=shipped_models, models=["onnx-int8"], default_model="tflite-int8"))
     registry = ModelRegistry.from_manifest(shipped_models, names=["onnx-int8"])
     with pytest.raises(UnknownNameError) as info:
