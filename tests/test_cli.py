@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from mnist_edge.cli import build_parser, main
-from mnist_edge.runtime.manifest import sha256_file
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -23,25 +22,6 @@ def one_line_error(err: str) -> str:
     lines = [line for line in err.splitlines() if line.startswith("mnist-edge: error:")]
     assert len(lines) == 1, err
     return lines[0]
-
-
-def test_train_then_convert_into_a_run_folder(mnist, shipped_models, tmp_path, capsys, monkeypatch):
-    shipped = sha256_file(shipped_models / "manifest.json")
-    monkeypatch.delenv("MNIST_DATA", raising=False)  # --data must be enough
-    monkeypatch.chdir(tmp_path)
-    data = mnist.source
-    code, out, _ = run(capsys, "train", "--data", data, "--limit", "2000", "--epochs", "1", "--no-augment")
-    assert code == 0 and "test accuracy" in out
-    runs = list((tmp_path / "runs").iterdir())
-    assert len(runs) == 1 and f"run folder: {Path('runs') / runs[0].name}" in out
-    code, out, err = run(capsys, "convert", "--data", data, "--triton", str(tmp_path / "triton"))  # the newest run
-    assert code == 0 and "onnx-int8" in out and f"next: mnist-edge publish {Path('runs') / runs[0].name}" in out, err
-    manifest = json.loads((runs[0] / "manifest.json").read_text())
-    assert manifest["training"]["config"]["epochs"] == 1 and manifest["training"]["train_images"] == 2000
-    written = {p.name for p in runs[0].iterdir()}
-    assert {"model.keras", "model_int8.tflite", "training.json", "confusion_matrix.png"} <= written
-    assert (tmp_path / "triton" / "onnx-fp32" / "1" / "model.onnx").is_file()
-    assert sha256_file(shipped_models / "manifest.json") == shipped  # nothing reached the served models
 
 
 def test_convert_without_any_run(capsys, tmp_path, monkeypatch):

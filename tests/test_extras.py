@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from mnist_edge.runtime.manifest import sha256_file
+
 REPO = Path(__file__).resolve().parent.parent
 OPT_IN = "MNIST_EDGE_EXTRAS_TEST"
 
@@ -57,17 +59,24 @@ def test_train_extra_help(train_venv, command, tmp_path):
     assert f"usage: mnist-edge {command}" in result.stdout and "examples:" in result.stdout
 
 
-def test_train_extra_trains_and_converts_into_a_run(train_venv, mnist, tmp_path):
+def test_train_extra_trains_and_converts_into_a_run(train_venv, mnist, shipped_models, tmp_path):
+    """The CLI end to end in the train-only install: a run folder, every artifact, a Triton export, models/ untouched."""
+    shipped = sha256_file(shipped_models / "manifest.json")
     env = {"MNIST_DATA": mnist.source, "TF_CPP_MIN_LOG_LEVEL": "3"}
     trained = mnist_edge(train_venv, "train", "--epochs", "1", "--limit", "500", "--no-augment", cwd=tmp_path, env=env)
     assert trained.returncode == 0, trained.stderr[-3000:]
+    assert "test accuracy" in trained.stdout
     (run,) = (tmp_path / "runs").iterdir()
     assert f"run folder: {Path('runs') / run.name}" in trained.stdout
-    converted = mnist_edge(train_venv, "convert", cwd=tmp_path, env=env)
+    converted = mnist_edge(train_venv, "convert", "--triton", str(tmp_path / "triton"), cwd=tmp_path, env=env)
     assert converted.returncode == 0, converted.stderr[-3000:]
+    assert f"next: mnist-edge publish {Path('runs') / run.name}" in converted.stdout
     manifest = json.loads((run / "manifest.json").read_text())
     assert {"tflite-int8", "onnx-int8", "keras"} <= set(manifest["artifacts"])
-    assert manifest["training"]["train_images"] == 500
+    assert manifest["training"]["train_images"] == 500 and manifest["training"]["config"]["epochs"] == 1
+    assert {"model.keras", "model_int8.tflite", "training.json", "confusion_matrix.png"} <= {p.name for p in run.iterdir()}
+    assert (tmp_path / "triton" / "onnx-fp32" / "1" / "model.onnx").is_file()
+    assert sha256_file(shipped_models / "manifest.json") == shipped  # nothing reached the served models
 
 
 def test_train_extra_serve_is_an_install_hint(train_venv, tmp_path):
