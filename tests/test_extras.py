@@ -101,3 +101,30 @@ def test_serve_extra_train_is_a_one_line_hint(serve_venv, command, module, mnist
         f"mnist-edge: error: `{command}` needs the train install (no module {module!r}): "
         'pip install "mnist-edge[train]"'
     ], result.stderr
+
+
+@pytest.fixture(scope="module")
+def ui_venv() -> Path:
+    """The venv with only `pip install -e ".[serve,ui]"` (README's run command) that .ci/run builds."""
+    path = os.environ.get("MNIST_EDGE_UI_VENV")
+    if not path:
+        if os.environ.get("CI"):
+            pytest.fail("MNIST_EDGE_UI_VENV is not set; .ci/run builds the serve+ui venv and exports it")
+        pytest.skip("MNIST_EDGE_UI_VENV is not set: python3 -m venv /tmp/ui && /tmp/ui/bin/pip install -e '.[serve,ui]', "
+                    "then export MNIST_EDGE_UI_VENV=/tmp/ui")
+    return Path(path)
+
+
+def test_readmes_run_command_install_brings_the_product_up(ui_venv, tmp_path):
+    from browser import Process, free_port, port_closed
+
+    no_tf = subprocess.run([ui_venv / "bin" / "python", "-c", "import tensorflow"], capture_output=True)
+    assert no_tf.returncode != 0  # the product runs without TensorFlow
+    api, ui = free_port(), free_port()
+    process = Process([str(ui_venv / "bin" / "mnist-edge"), "up", "--api-port", str(api), "--ui-port", str(ui)])
+    try:
+        assert f"open http://127.0.0.1:{ui} to draw" in process.wait_for("mnist-edge is up", timeout=180)
+        assert process.stop() == 0
+        assert port_closed(api) and port_closed(ui)
+    finally:
+        process.kill_group()
