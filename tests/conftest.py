@@ -55,13 +55,24 @@ def shipped_models() -> Path:
     return SHIPPED_MODELS
 
 
-@pytest.fixture(scope="session")
-def serve_venv() -> Path:
-    """The venv with only `pip install ".[serve]"` that .ci/run builds (MNIST_EDGE_SERVE_VENV): the edge install."""
-    path = os.environ.get("MNIST_EDGE_SERVE_VENV")
+def installed_venv(variable: str, extras: str) -> Path:
+    """A venv .ci/run built with only `pip install ".[extras]"`, found through `variable`; CI must have it."""
+    path = os.environ.get(variable)
     if not path:
         if os.environ.get("CI"):
-            pytest.fail("MNIST_EDGE_SERVE_VENV is not set; .ci/run builds the serve-only venv and exports it")
-        pytest.skip("MNIST_EDGE_SERVE_VENV is not set: python3 -m venv /tmp/edge && /tmp/edge/bin/pip install '.[serve]', "
-                    "then export MNIST_EDGE_SERVE_VENV=/tmp/edge")
+            pytest.fail(f"{variable} is not set; .ci/run builds the .[{extras}] venv and exports it")
+        pytest.skip(f"{variable} is not set: python3 -m venv /tmp/v && /tmp/v/bin/pip install -e '.[{extras}]', "
+                    f"then export {variable}=/tmp/v")
     return Path(path)
+
+
+@pytest.fixture(scope="session")
+def serve_venv() -> Path:
+    """The edge install: only `pip install ".[serve]"` (MNIST_EDGE_SERVE_VENV)."""
+    return installed_venv("MNIST_EDGE_SERVE_VENV", "serve")
+
+
+@pytest.fixture(scope="session")
+def ui_venv() -> Path:
+    """README's run command: only `pip install -e ".[serve,ui]"` (MNIST_EDGE_UI_VENV)."""
+    return installed_venv("MNIST_EDGE_UI_VENV", "serve,ui")

@@ -103,18 +103,6 @@ def test_serve_extra_train_is_a_one_line_hint(serve_venv, command, module, mnist
     ], result.stderr
 
 
-@pytest.fixture(scope="module")
-def ui_venv() -> Path:
-    """The venv with only `pip install -e ".[serve,ui]"` (README's run command) that .ci/run builds."""
-    path = os.environ.get("MNIST_EDGE_UI_VENV")
-    if not path:
-        if os.environ.get("CI"):
-            pytest.fail("MNIST_EDGE_UI_VENV is not set; .ci/run builds the serve+ui venv and exports it")
-        pytest.skip("MNIST_EDGE_UI_VENV is not set: python3 -m venv /tmp/ui && /tmp/ui/bin/pip install -e '.[serve,ui]', "
-                    "then export MNIST_EDGE_UI_VENV=/tmp/ui")
-    return Path(path)
-
-
 def test_readmes_run_command_install_brings_the_product_up(ui_venv, tmp_path):
     from browser import Process, free_port, port_closed
 
