@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_workers import Served, serve
+from test_workers import Served, two_workers
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CONNECTIONS = 16
@@ -123,13 +123,7 @@ def rss_kb(pid: int) -> int:
 @pytest.fixture(scope="module")
 def served(shipped_models, tmp_path_factory):
     """Two workers on the shipped models."""
-    running = serve(tmp_path_factory.mktemp("load"), shipped_models)
-    try:
-        running.url = running.wait_for(r"serving on (http://\S+) \(2 workers").group(1)
-        yield running
-    finally:
-        if running.process.poll() is None:
-            running.stop()
+    yield from two_workers(tmp_path_factory.mktemp("load"), shipped_models)
 
 
 def test_mixed_load_is_answered_right_without_errors_or_memory_growth(served):

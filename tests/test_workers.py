@@ -95,17 +95,21 @@ def metrics_dir(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def served(shipped_models, metrics_dir, tmp_path_factory):
-    """Two workers on the shipped models, metrics files in `metrics_dir`."""
-    env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-    running = serve(tmp_path_factory.mktemp("workers"), shipped_models, env=env)
+def two_workers(folder: Path, shipped_models: Path, env: dict | None = None):
+    """Two workers on the shipped models, ready, with their URL; stopped afterwards (a generator for fixtures)."""
+    running = serve(folder, shipped_models, env=env)
     try:
         running.url = running.wait_for(r"serving on (http://\S+) \(2 workers").group(1)
         yield running
     finally:
         if running.process.poll() is None:
             running.stop()
+
+
+@pytest.fixture(scope="module")
+def served(shipped_models, metrics_dir, tmp_path_factory):
+    """Two workers on the shipped models, metrics files in `metrics_dir`."""
+    yield from two_workers(tmp_path_factory.mktemp("workers"), shipped_models, {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
 
 
 def predict(url: str, image: bytes) -> dict:
