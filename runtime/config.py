@@ -36,6 +36,9 @@ class ServeConfig:
     max_body_bytes: int = 5 * 1024 * 1024  # a 280 x 280 canvas PNG is ~5 KB; a phone photo fits, a video doesn't
     max_batch: int = 64  # images per request: bounds one request's latency and memory on a Pi
     max_image_pixels: int | None = None  # decompression-bomb limit; None: preprocess.MAX_PIXELS
+    # Seconds from a request's first byte to its last; a slower one gets 408. A slow sender holds no thread meanwhile,
+    # only memory and a connection; a 5 MB photo over a 2 Mbit/s link takes 20 s.
+    read_timeout: float = 30.0
     log_level: str = "INFO"
 
 
@@ -68,6 +71,16 @@ def _megabytes(text: str) -> int:
     if not 0 < value < 1e6:
         raise ValueError("must be more than 0")
     return int(value * 1024 * 1024)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("must be a number of seconds") from None
+    if not 0 < value < 1e6:
+        raise ValueError("must be more than 0")
+    return value
 
 
 def _names(values: str | list[str]) -> list[str]:
@@ -105,6 +118,7 @@ SOURCES: dict[str, tuple[str, str, Callable]] = {
     "max_body_bytes": ("--max-body-mb", "MAX_BODY_MB", _megabytes),
     "max_batch": ("--max-batch", "MAX_BATCH", _positive_int),
     "max_image_pixels": ("--max-image-pixels", "MAX_IMAGE_PIXELS", _positive_int),
+    "read_timeout": ("--read-timeout", "READ_TIMEOUT", _seconds),
     "log_level": ("--log-level", "LOG_LEVEL", _log_level),
 }
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import prometheus_client
 from flask import Blueprint, Response
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
-from prometheus_client.values import ValueClass
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # what generate_latest writes
 # Seconds: a single-image request is ~1-10 ms on a laptop and tens of ms on a Pi; a full batch reaches seconds.
@@ -23,7 +22,12 @@ prometheus_client.disable_created_metrics()
 
 def multiprocess_mode() -> bool:
     """Whether prometheus_client writes every metric to PROMETHEUS_MULTIPROC_DIR (decided when it was imported)."""
-    return getattr(ValueClass, "_multiprocess", False)
+    return getattr(values.ValueClass, "_multiprocess", False)
+
+
+def keep_metrics_in_process() -> None:
+    """Metrics made from now on live in this process's memory, not in a PROMETHEUS_MULTIPROC_DIR that cannot take them."""
+    values.ValueClass = values.MutexValue
 
 
 class _Snapshot:

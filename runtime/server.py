@@ -36,6 +36,7 @@ HELP = {
     "max_body_bytes": "largest request body in MB (default: 5)",
     "max_batch": "most images in one request (default: 64)",
     "max_image_pixels": "largest decoded image, width x height (default: 4000000)",
+    "read_timeout": "seconds a request may take to arrive, first byte to last; then 408 (default: 30)",
     "log_level": "DEBUG, INFO, WARNING or ERROR (default: INFO)",
 }
 
@@ -82,13 +83,18 @@ def bind(host: str, port: int) -> socket.socket:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}", setting="port") from None
 
 
-def create_waitress(app, listener: socket.socket, *, threads: int):
+def create_waitress(app, listener: socket.socket, *, threads: int, read_timeout: float = ServeConfig.read_timeout):
     """The waitress server for `app` on a bound socket."""
     import waitress
 
-    # Flask answers an oversize body with our JSON 413; waitress refuses far larger ones before spooling them to disk.
+    # Flask answers an oversize body with our JSON 413; waitress refuses far larger ones. Bodies it takes stay in
+    # memory (`inbuf_overflow`), never in a temporary file that a full or read-only disk would refuse.
     body_limit = 2 * (app.config.get("MAX_CONTENT_LENGTH") or 0) + 1024 * 1024
-    return waitress.create_server(app, sockets=[listener], threads=threads, max_request_body_size=body_limit)
+    # waitress reads requests in its event loop, so a slow client holds no thread; it closes a connection silent for
+    # `channel_timeout` seconds, looking every `cleanup_interval`.
+    return waitress.create_server(app, sockets=[listener], threads=threads, max_request_body_size=body_limit,
+                                  inbuf_overflow=body_limit, channel_timeout=read_timeout,
+                                  cleanup_interval=min(30.0, read_timeout))
 
 
 def load_app(config: ServeConfig):
@@ -173,7 +179,7 @@ def _serve_waitress(config: ServeConfig, listener: socket.socket) -> int:
     app = load_app(config)
     if app is None:
         return 1
-    server = create_waitress(app, listener, threads=config.threads)
+    server = create_waitress(app, listener, threads=config.threads, read_timeout=config.read_timeout)
     auth = "bearer token required" if config.token else "no token"
     log.info("serving on http://%s:%s (%d threads, %s), ready %.2f s after process start",
              server.effective_host, server.effective_port, config.threads, auth, process_age())

@@ -2,12 +2,11 @@
 
 ONNX Runtime sessions and TFLite interpreters must not cross a fork, so the master never loads a model: every worker
 calls `create_app` itself. prometheus_client's multi-process mode adds up the workers' metrics from files in
-PROMETHEUS_MULTIPROC_DIR.
+PROMETHEUS_MULTIPROC_DIR. The worker class (runtime/readahead.py) gives a thread only requests that have arrived whole.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
@@ -17,10 +16,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from mnist_edge.runtime.config import ServeConfig
+from mnist_edge.runtime.readahead import json_error, reading_worker
 
 log = logging.getLogger("mnist_edge.serve")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's; read when it is first imported
@@ -28,6 +28,10 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's; read when it 
 # Seconds a worker may take to finish its in-flight requests after SIGTERM; then it is killed. Requests take
 # milliseconds, and a service manager's stop timeout (systemd: 90 s, Kubernetes: 30 s) must not run out first.
 GRACEFUL_SECONDS = 8
+# Each worker's metric files are allocated on disk when it starts: prometheus_client maps sparse files, and writing into
+# one on a full disk kills the process (SIGBUS). Its entries need ~100 KB; a file that outgrows this doubles, sparse.
+METRIC_FILE_BYTES = 256 * 1024
+METRIC_FILES = ("counter", "histogram", "gauge_livesum")  # prometheus_client's file per kind our Metrics uses
 
 
 def can_fork() -> bool:
@@ -40,19 +44,43 @@ def cpu_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-@contextmanager
-def metrics_dir() -> Iterator[Path]:
-    """PROMETHEUS_MULTIPROC_DIR, or a private temporary one (removed at exit) set as it when unset.
+def reserve_metric_files(folder: Path, pid: int) -> None:
+    """Allocate the metric files of process `pid` on disk now, so that no later write needs a free block."""
+    paths = [folder / f"{kind}_{pid}.db" for kind in METRIC_FILES]
+    try:
+        for path in paths:
+            with open(path, "a+b") as fh:
+                os.posix_fallocate(fh.fileno(), 0, METRIC_FILE_BYTES)
+    except OSError:
+        for path in paths:  # an empty file would break every other worker's /metrics
+            with suppress(OSError):
+                path.unlink()
+        raise
 
-    Enter it before anything imports prometheus_client: the library picks its multi-process mode at import.
+
+@contextmanager
+def metrics_dir() -> Iterator[Path | None]:
+    """PROMETHEUS_MULTIPROC_DIR, or a private temporary one (removed at exit) set as it when unset; None when unusable.
+
+    Enter it before anything imports prometheus_client: the library picks its multi-process mode at import. A folder
+    that cannot be made or written (read-only or full disk) must not stop the service: each worker then keeps its own
+    metrics, and /metrics shows the answering worker's.
     """
     given = os.environ.get(MULTIPROC_ENV)
-    if given:
-        path = Path(given)
+    path = Path(given) if given else None
+    try:
+        path = path or Path(tempfile.mkdtemp(prefix="mnist-edge-metrics-"))
         path.mkdir(parents=True, exist_ok=True)
-    else:
-        path = Path(tempfile.mkdtemp(prefix="mnist-edge-metrics-"))
-        os.environ[MULTIPROC_ENV] = str(path)
+        reserve_metric_files(path, os.getpid())  # a trial write; the stale-file sweep at start removes it
+    except OSError as exc:
+        log.warning("METRICS PER WORKER ONLY: cannot write %s (%s); /metrics shows the answering worker's counts",
+                    path or tempfile.gettempdir(), exc.strerror or exc)
+        if path and not given:
+            shutil.rmtree(path, ignore_errors=True)
+        os.environ.pop(MULTIPROC_ENV, None)
+        yield None
+        return
+    os.environ[MULTIPROC_ENV] = str(path)
     try:
         yield path
     finally:
@@ -68,23 +96,14 @@ def _check_multiprocess_metrics() -> None:
         raise RuntimeError(f"prometheus_client was imported before {MULTIPROC_ENV} was set: workers would not add up")
 
 
-def _json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
-    """gunicorn's answer to a request it cannot parse (before Flask sees it), in the API's v1 error shape, not HTML."""
-    from gunicorn.util import write_nonblock
-
-    code = reason.lower().replace(" ", "_")  # gunicorn's reason phrase: "bad_request", "uri_too_long", ...
-    body = json.dumps({"error": {"code": code, "message": mesg or reason}}).encode()
-    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nX-Content-Type-Options: nosniff\r\n\r\n")
-    write_nonblock(sock, head.encode("latin-1") + body)
-
-
 def _options(config: ServeConfig, fd: int, *, workers: int) -> dict:
     return {
         "bind": [f"fd://{fd}"],  # bound by us before any fork: a taken port fails before anything starts
         "workers": workers,
-        "worker_class": "gthread",  # keeps connections alive and overlaps a request's I/O with another's work
+        "worker_class": reading_worker(read_timeout=config.read_timeout, max_body=config.max_body_bytes),
         "threads": config.threads,
+        # The heartbeat file each worker touches: in memory, where a full or read-only disk cannot stop a worker.
+        "worker_tmp_dir": "/dev/shm" if os.access("/dev/shm", os.W_OK) else None,
         "graceful_timeout": GRACEFUL_SECONDS,
         "control_socket_disable": True,  # gunicorn 25.1+ would leave a control socket file in the working folder
         "loglevel": config.log_level.lower(),
@@ -92,26 +111,38 @@ def _options(config: ServeConfig, fd: int, *, workers: int) -> dict:
     }
 
 
-def run_workers(config: ServeConfig, listener: socket.socket, *, workers: int, started_at: float, metrics: Path) -> int:
+def run_workers(config: ServeConfig, listener: socket.socket, *, workers: int, started_at: float,
+                metrics: Path | None) -> int:
     """Serve the app, built by each worker after the fork, until SIGTERM or SIGINT; the master's exit status.
 
-    gunicorn takes the listening socket over (and closes it at the end).
+    gunicorn takes the listening socket over (and closes it at the end). `metrics` None: each worker counts alone.
     """
     from gunicorn import util
     from gunicorn.app.base import BaseApplication
     from prometheus_client.multiprocess import mark_process_dead
 
-    util.write_error = _json_error  # gunicorn has no setting for its error page; its workers call this one function
+    util.write_error = json_error  # gunicorn has no setting for its error page; its workers call this one function
 
-    _check_multiprocess_metrics()
-    for stale in metrics.glob("*.db"):  # an earlier run's counts, or the model check's, would be added to ours
-        stale.unlink()
+    if metrics is not None:
+        _check_multiprocess_metrics()
+        for stale in metrics.glob("*.db"):  # an earlier run's counts, or the model check's, would be added to ours
+            stale.unlink()
+        log.info("metrics of every worker in %s", metrics)
     master = os.getpid()
     host, port = listener.getsockname()[:2]
     fd = listener.detach()
     ready = multiprocessing.Value("i", 0)  # shared memory: workers count themselves in as they become ready
     auth = "bearer token required" if config.token else "no token"
-    log.info("metrics of every worker in %s", metrics)
+
+    def post_fork(server, worker) -> None:
+        try:
+            reserve_metric_files(metrics, os.getpid())
+        except OSError as exc:
+            from mnist_edge.runtime.metrics import keep_metrics_in_process
+
+            keep_metrics_in_process()
+            log.warning("METRICS OF WORKER %d KEPT APART: cannot write %s (%s); /metrics misses it when another "
+                        "worker answers", os.getpid(), metrics, exc.strerror or exc)
 
     def post_worker_init(worker) -> None:
         with ready.get_lock():
@@ -124,14 +155,17 @@ def run_workers(config: ServeConfig, listener: socket.socket, *, workers: int, s
             log.info("worker %d ready (replacing one that died)", worker.pid)
 
     def child_exit(server, worker) -> None:
-        mark_process_dead(worker.pid, path=str(metrics))  # its in-flight gauge goes; its counts stay
+        with suppress(OSError):  # a folder gone read-only must not stop the master from replacing the worker
+            mark_process_dead(worker.pid, path=str(metrics))  # its in-flight gauge goes; its counts stay
 
     class Server(BaseApplication):
         def load_config(self) -> None:
             for key, value in _options(config, fd, workers=workers).items():
                 self.cfg.set(key, value)
             self.cfg.set("post_worker_init", post_worker_init)
-            self.cfg.set("child_exit", child_exit)
+            if metrics is not None:
+                self.cfg.set("post_fork", post_fork)
+                self.cfg.set("child_exit", child_exit)
 
         def load(self):
             from mnist_edge.runtime.app import create_app

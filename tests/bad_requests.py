@@ -1,8 +1,10 @@
 """The bad-input corpus: malformed requests for every route and body kind, each with the answer it must get.
 
 Rows with `raw` are whole HTTP requests written to a socket (broken headers, lying Content-Length); the rest go
-through http.client. `layer="wsgi"` marks answers the WSGI server gives before Flask sees the request (plain text,
-not the API's JSON); every other row must come back in the API's JSON error shape with `code` (v1) or a message (v2).
+through http.client. `layer="wsgi"` marks answers the WSGI server gives before Flask sees the request: test_bad_input
+sends the corpus to waitress (`start_background`, also the non-Linux server), whose answers are plain text; gunicorn,
+the production server, gives them in the v1 JSON shape (`readahead.json_error`). Every other row must come back in the
+API's JSON error shape with `code` (v1) or a message (v2).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class Bad:
     body: bytes = b""
     headers: dict = field(default_factory=dict)
     raw: bytes | None = None  # the whole request, sent as is on a socket
-    layer: str = "app"  # "wsgi": answered by the WSGI server (waitress here) before Flask
+    layer: str = "app"  # "wsgi": answered by the WSGI server before Flask (waitress in test_bad_input: plain text)
     token: str | None = None  # sent to the server that has a token, with this Authorization header ("" = none)
 
 
