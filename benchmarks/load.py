@@ -83,7 +83,7 @@ def _v1_digit(body: bytes, _headers: dict[str, str]) -> int:
 
 
 def _v2_digit(body: bytes, headers: dict[str, str]) -> int:
-    """argmax of the output tensor, whether it came back as JSON data or as binary after a JSON header."""
+    """argmax of the probabilities output, whether it came back as JSON data or as binary after a JSON header."""
     header_length = headers.get("inference-header-content-length")
     if header_length is None:
         return int(np.argmax(json.loads(body)["outputs"][0]["data"]))
@@ -91,7 +91,8 @@ def _v2_digit(body: bytes, headers: dict[str, str]) -> int:
     output = header["outputs"][0]
     if "data" in output:
         return int(np.argmax(output["data"]))
-    return int(np.argmax(np.frombuffer(body[int(header_length):], dtype="<f4")))
+    start = int(header_length)  # the probabilities come first; the digit score's bytes follow them
+    return int(np.argmax(np.frombuffer(body[start : start + output["parameters"]["binary_data_size"]], dtype="<f4")))
 
 
 def cases(digit: np.ndarray, *, model: str) -> list[Case]:

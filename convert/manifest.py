@@ -24,6 +24,7 @@ def artifact_entry(fmt: Format, path: Path, tensors: dict, metrics: dict, second
         **metrics,
         "tolerance": {"max_accuracy_drop": fmt.tolerance.max_accuracy_drop,
                       "min_agreement": fmt.tolerance.min_agreement,
+                      "min_is_digit_agreement": fmt.tolerance.min_is_digit_agreement,
                       "max_abs_diff": fmt.tolerance.max_abs_diff},
         "made_from": fmt.source if fmt.convert else "training",
         "convert_seconds": round(seconds, 2),

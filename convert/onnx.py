@@ -25,7 +25,8 @@ def serving_function(model):
     return serve
 
 
-def _rename(graph, old: str, new: str) -> None:
+def rename_tensor(graph, old: str, new: str) -> None:
+    """Rename a tensor everywhere a graph mentions it: node inputs and outputs, graph inputs and outputs."""
     for node in graph.node:
         node.input[:] = [new if name == old else name for name in node.input]
         node.output[:] = [new if name == old else name for name in node.output]
@@ -43,8 +44,8 @@ def keras_to_onnx(model, **_) -> bytes:
     serve = serving_function(model)
     proto, _ = tf2onnx.convert.from_function(serve, input_signature=serve.input_signature, opset=OPSET)
     # tf2onnx names tensors after TF's graph ("image:0", "Identity:0"); give them the model's names.
-    _rename(proto.graph, proto.graph.input[0].name, INPUT_NAME)
-    _rename(proto.graph, proto.graph.output[0].name, OUTPUT_NAME)
+    rename_tensor(proto.graph, proto.graph.input[0].name, INPUT_NAME)
+    rename_tensor(proto.graph, proto.graph.output[0].name, OUTPUT_NAME)
     proto.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "N"
     proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"
     return proto.SerializeToString()

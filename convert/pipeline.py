@@ -24,6 +24,7 @@ from mnist_edge.train.report import REPORT_FILE
 
 DEFAULT_MODEL = "tflite-int8"  # smallest and fastest on a Pi's CPU; served unless told otherwise
 CALIBRATION_SEED = 0
+GATE_NEGATIVES = 100  # per not-a-digit generator; the is-digit agreement is measured on them and the test digits
 TOOLS = ("tensorflow", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy")
 
 
@@ -44,13 +45,31 @@ def _calibration(mnist: Mnist) -> np.ndarray:
     return scale_pixels(mnist.x_train[np.sort(pick)])
 
 
-def _measure(fmt: Format, path: Path, images: np.ndarray, labels: np.ndarray, reference: np.ndarray):
+def _measure(fmt: Format, path: Path, images: np.ndarray, labels: np.ndarray, reference: np.ndarray, threshold: float):
     backend = backend_class(fmt.format)(path)
     backend.load()
-    return compare(predict_all(backend, images), labels, reference), backend.tensors()
+    return compare(predict_all(backend, images), labels, reference, threshold), backend.tensors()
 
 
-def convert(run: Path, mnist: Mnist, *, triton: Path | None = None) -> dict:
+def _decision(training: dict, run: Path) -> dict:
+    """The not-a-digit threshold and what training measured of it; a run without one cannot be served."""
+    decision = training.get("not_a_digit") or {}
+    if not isinstance(decision.get("threshold"), float):
+        raise DataError(f"{run / REPORT_FILE} has no not_a_digit threshold: train the model again with this version")
+    return {key: decision[key] for key in ("threshold", "temperature", "validation", "drawn_test", "not_digits")
+            if key in decision}
+
+
+def _gate_images(mnist: Mnist, not_digits: int) -> tuple[np.ndarray, np.ndarray]:
+    """The test set's digits, then drawings of every not-a-digit generator: what every artifact must agree on."""
+    from mnist_edge.train.negatives import GENERATORS, negative_images
+
+    negatives, _ = negative_images(tuple(GENERATORS), not_digits, mnist.x_test, mnist.y_test, seed=CALIBRATION_SEED,
+                                   stream="evaluation")
+    return np.concatenate([scale_pixels(mnist.x_test), negatives]), mnist.y_test
+
+
+def convert(run: Path, mnist: Mnist, *, triton: Path | None = None, not_digits: int = GATE_NEGATIVES) -> dict:
     """Convert run/model.keras to every format, written beside it with manifest.json; return the manifest."""
     import keras
 
@@ -59,13 +78,15 @@ def convert(run: Path, mnist: Mnist, *, triton: Path | None = None) -> dict:
     if not keras_path.is_file():
         raise DataError(f"no {KERAS_FILE} in {run}: run `mnist-edge train` first")
     training = json.loads((run / REPORT_FILE).read_text()) if (run / REPORT_FILE).is_file() else {}
+    decision = _decision(training, run)
+    threshold = decision["threshold"]
     model = keras.models.load_model(keras_path, compile=False)
-    images, labels, calibration = scale_pixels(mnist.x_test), mnist.y_test, _calibration(mnist)
+    (images, labels), calibration = _gate_images(mnist, not_digits), _calibration(mnist)
 
     keras_backend = backend_class("keras")(keras_path)
     keras_backend.load()
     reference = predict_all(keras_backend, images)
-    reference_accuracy = float((reference.argmax(axis=1) == labels).mean())
+    reference_accuracy = compare(reference, labels, reference, threshold)["accuracy"]
 
     entries: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(dir=run, prefix=".convert-") as tmp:
@@ -85,7 +106,7 @@ def convert(run: Path, mnist: Mnist, *, triton: Path | None = None) -> dict:
                 except Exception as exc:  # noqa: BLE001 - converters raise anything; name the artifact
                     raise ConversionError(f"{fmt.name}: conversion failed: {type(exc).__name__}: {exc}") from exc
             seconds = time.perf_counter() - started
-            metrics, tensors = _measure(fmt, path, images, labels, reference)
+            metrics, tensors = _measure(fmt, path, images, labels, reference, threshold)
             check(fmt, metrics, reference_accuracy)
             staged[fmt.name] = path
             entries[fmt.name] = artifact_entry(fmt, path, tensors, metrics, seconds)
@@ -96,8 +117,9 @@ def convert(run: Path, mnist: Mnist, *, triton: Path | None = None) -> dict:
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "training": {key: training[key] for key in ("config", "params", "train_images", "train_seconds",
                                                         "data_source", "versions", "date") if key in training},
-            "conversion": {"test_images": len(labels), "reference_accuracy": round(reference_accuracy, 5),
-                           "versions": tool_versions()},
+            "not_a_digit": decision,
+            "conversion": {"test_images": len(labels), "not_digit_images": len(images) - len(labels),
+                           "reference_accuracy": round(reference_accuracy, 5), "versions": tool_versions()},
             "artifacts": entries,
         }
         # Everything verified: move the files into the run, then write the manifest that names them.

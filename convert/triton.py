@@ -18,10 +18,43 @@ def _tensor(spec: dict) -> str:
     return f'  {{\n    name: "{spec["name"]}"\n    data_type: {TRITON_DTYPES[spec["dtype"]]}\n    dims: [ {dims} ]\n  }}'
 
 
+def with_answer_outputs(onnx_model: bytes) -> bytes:
+    """The model with mnist-edge's answer computed in the graph: its eleven-way output becomes `probabilities`
+    (the ten digits renormalized) and `digit_score` (1 - P(not a digit)), so Triton answers as /v2 does."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from mnist_edge.convert.onnx import rename_tensor
+    from mnist_edge.runtime.answers import NOT_A_DIGIT, OUTPUTS
+
+    model = onnx.load_from_string(onnx_model)
+    graph = model.graph
+    raw = "classes"
+    rename_tensor(graph, graph.output[0].name, raw)
+    constants = {"zero": [0], "ten": [NOT_A_DIGIT], "eleven": [NOT_A_DIGIT + 1], "axis": [1]}
+    graph.initializer.extend(helper.make_tensor(name, TensorProto.INT64, [1], value) for name, value in constants.items())
+    graph.initializer.extend(helper.make_tensor(name, TensorProto.FLOAT, [], [value]) for name, value in (("tiny", 1e-12), ("one", 1.0)))
+    probabilities, score = (o["name"] for o in OUTPUTS)
+    graph.node.extend([
+        helper.make_node("Slice", [raw, "zero", "ten", "axis"], ["digits"]),
+        helper.make_node("Slice", [raw, "ten", "eleven", "axis"], ["none"]),
+        helper.make_node("ReduceSum", ["digits", "axis"], ["digit_mass"], keepdims=1),
+        helper.make_node("Max", ["digit_mass", "tiny"], ["digit_mass_safe"]),
+        helper.make_node("Div", ["digits", "digit_mass_safe"], [probabilities]),
+        helper.make_node("Sub", ["one", "none"], [score]),
+    ])
+    del graph.output[:]
+    graph.output.extend(helper.make_tensor_value_info(o["name"], TensorProto.FLOAT, ["N", o["shape"][1]]) for o in OUTPUTS)
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
 def config_pbtxt(entry: dict) -> str:
-    """The config.pbtxt of one ONNX artifact."""
+    """The config.pbtxt of one ONNX artifact, with the outputs `with_answer_outputs` gives it."""
+    from mnist_edge.runtime.answers import OUTPUTS
+
     inputs = ",\n".join(_tensor(t) for t in entry["inputs"])
-    outputs = ",\n".join(_tensor(t) for t in entry["outputs"])
+    outputs = ",\n".join(_tensor({**o, "dtype": "float32"}) for o in OUTPUTS)
     return (
         f'name: "{entry["name"]}"\n'
         'platform: "onnxruntime_onnx"\n'
@@ -44,7 +77,7 @@ def export_triton(models_dir: Path, manifest: dict, repository: Path) -> list[st
         with tempfile.TemporaryDirectory(dir=repository, prefix=f".{name}-") as tmp:
             staged = Path(tmp) / name
             (staged / "1").mkdir(parents=True)
-            shutil.copyfile(Path(models_dir) / entry["file"], staged / "1" / "model.onnx")
+            (staged / "1" / "model.onnx").write_bytes(with_answer_outputs((Path(models_dir) / entry["file"]).read_bytes()))
             write_atomic(staged / "config.pbtxt", config_pbtxt(entry))
             target = repository / name
             if target.exists():

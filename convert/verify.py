@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mnist_edge.convert.formats import Format
+from mnist_edge.runtime.answers import answers
 from mnist_edge.runtime.backends.base import Backend
 from mnist_edge.runtime.errors import ConversionError
 
@@ -12,17 +13,24 @@ EVAL_BATCH = 500
 
 
 def predict_all(backend: Backend, images: np.ndarray) -> np.ndarray:
-    """Probabilities for every image, in batches so memory stays flat."""
+    """Model outputs for every image, in batches so memory stays flat."""
     return np.concatenate([backend.predict(images[i : i + EVAL_BATCH]) for i in range(0, len(images), EVAL_BATCH)])
 
 
-def compare(probabilities: np.ndarray, labels: np.ndarray, reference: np.ndarray) -> dict:
-    """Accuracy, top-1 agreement with the reference and the largest probability difference."""
-    predicted = probabilities.argmax(axis=1)
+def compare(outputs: np.ndarray, labels: np.ndarray, reference: np.ndarray, threshold: float) -> dict:
+    """Accuracy, top-1 and is-digit agreement with the reference, and the largest output difference.
+
+    `outputs` and `reference` are N x 11 model outputs; the first len(labels) rows are labelled test digits and
+    the rest are drawings that are not digits, where only the is-digit decision is compared.
+    """
+    found, expected = answers(outputs, threshold), answers(reference, threshold)
+    digits = len(labels)
+    predicted = found.digits[:digits]
     return {
         "accuracy": round(float((predicted == labels).mean()), 5),
-        "agreement": round(float((predicted == reference.argmax(axis=1)).mean()), 5),
-        "max_abs_diff": round(float(np.abs(probabilities - reference).max()), 6),
+        "agreement": round(float((predicted == expected.digits[:digits]).mean()), 5),
+        "is_digit_agreement": round(float((found.is_digit == expected.is_digit).mean()), 5),
+        "max_abs_diff": round(float(np.abs(outputs - reference).max()), 6),
     }
 
 
@@ -35,6 +43,9 @@ def check(fmt: Format, metrics: dict, reference_accuracy: float) -> None:
                         f"below Keras' {reference_accuracy:.4f}")
     if metrics["agreement"] < limit.min_agreement:
         problems.append(f"agrees with Keras on {metrics['agreement']:.4f} of images (< {limit.min_agreement})")
+    if metrics["is_digit_agreement"] < limit.min_is_digit_agreement:
+        problems.append(f"agrees with Keras on is-digit for {metrics['is_digit_agreement']:.4f} of images "
+                        f"(< {limit.min_is_digit_agreement})")
     if metrics["max_abs_diff"] > limit.max_abs_diff:
         problems.append(f"max |p - p_keras| {metrics['max_abs_diff']:.4g} > {limit.max_abs_diff}")
     if problems:

@@ -14,6 +14,7 @@ from flask import Blueprint, request
 from PIL import Image
 
 from mnist_edge.runtime import jsonio
+from mnist_edge.runtime.answers import Answers, answers
 from mnist_edge.runtime.errors import (
     ImageDecodeError, MalformedRequestError, MnistEdgeError, ModelLoadError, PayloadTooLargeError,
     UnknownParameterError, UnsupportedMediaError,
@@ -158,20 +159,22 @@ def read_inputs(valid: tuple[str, ...]) -> Inputs:
     return Inputs(np.stack(images), is_batch, backend, return_image, _ms(time.perf_counter() - started))
 
 
-def run_model(slot: ModelSlot, batch: np.ndarray) -> tuple[np.ndarray, float]:
-    """One predict call, timed and counted in the metrics."""
+def run_model(slot: ModelSlot, batch: np.ndarray) -> tuple[Answers, float]:
+    """One predict call, timed and counted in the metrics, read back as digits and not-a-digit decisions."""
     started = time.perf_counter()
-    probs = np.asarray(slot.backend.predict(batch), dtype=np.float32)
+    outputs = slot.backend.predict(batch)
     seconds = time.perf_counter() - started
     state().metrics.inference(slot.name, seconds)
-    return probs, _ms(seconds)
+    return answers(outputs, state().registry.threshold), _ms(seconds)
 
 
-def result(probs: np.ndarray) -> dict:
-    """One image's answer from its row of probabilities."""
+def result(found: Answers, index: int) -> dict:
+    """One image's answer: its digit, the ten probabilities, and whether it is a digit at all."""
+    probs = found.probabilities[index]
     digit = int(np.argmax(probs))
     return {"digit": digit, "confidence": round(float(probs[digit]), 6),
-            "probabilities": [round(float(p), 6) for p in probs]}
+            "probabilities": [round(float(p), 6) for p in probs],
+            "is_digit": bool(found.is_digit[index]), "digit_score": round(float(found.digit_score[index]), 6)}
 
 
 def png_base64(image: np.ndarray) -> str:
@@ -191,12 +194,12 @@ def predict() -> dict:
     started = time.perf_counter()
     inputs = read_inputs(PREDICT_OPTIONS)
     slot = state().registry.get(inputs.backend)
-    probs, inference_ms = run_model(slot, inputs.batch)
-    answers = [result(row) for row in probs]
+    found, inference_ms = run_model(slot, inputs.batch)
+    items = [result(found, i) for i in range(len(inputs.batch))]
     if inputs.return_image:
-        for answer, image in zip(answers, inputs.batch):
-            answer["image"] = png_base64(image)
-    body = {"predictions": answers} if inputs.is_batch else answers[0]
+        for item, image in zip(items, inputs.batch):
+            item["image"] = png_base64(image)
+    body = {"predictions": items} if inputs.is_batch else items[0]
     timings = {"preprocess": inputs.preprocess_ms, "inference": inference_ms, "total": _ms(time.perf_counter() - started)}
     return {**body, **_model_fields(slot), "timings_ms": timings}
 
@@ -213,9 +216,10 @@ def compare() -> dict:
         raise ModelLoadError("no model is loaded")
     results = []
     for slot in slots:
-        probs, inference_ms = run_model(slot, inputs.batch)
-        results.append({**_model_fields(slot), **result(probs[0]), "inference_ms": inference_ms})
-    body = {"results": results, "agree": len({r["digit"] for r in results}) == 1}
+        found, inference_ms = run_model(slot, inputs.batch)
+        results.append({**_model_fields(slot), **result(found, 0), "inference_ms": inference_ms})
+    # Agreeing means the same answer a person would read: the same digit, or all saying it is none.
+    body = {"results": results, "agree": len({r["digit"] if r["is_digit"] else None for r in results}) == 1}
     if inputs.return_image:
         body["image"] = png_base64(inputs.batch[0])
     body["timings_ms"] = {"preprocess": inputs.preprocess_ms, "total": _ms(time.perf_counter() - started)}
@@ -237,4 +241,4 @@ def models() -> dict:
             "default": name == registry.default, "providers": info.get("providers"),
             "inputs": info.get("inputs", entry.get("inputs", [])), "outputs": info.get("outputs", entry.get("outputs", [])),
         })
-    return {"default": registry.default, "models": described}
+    return {"default": registry.default, "not_a_digit": {"threshold": registry.threshold}, "models": described}

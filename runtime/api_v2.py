@@ -8,7 +8,7 @@ import numpy as np
 from flask import Blueprint, Response, request
 
 from mnist_edge import __version__
-from mnist_edge.runtime import jsonio, v2_binary
+from mnist_edge.runtime import answers, jsonio, v2_binary
 from mnist_edge.runtime.api_v1 import run_model
 from mnist_edge.runtime.errors import MalformedRequestError, PayloadTooLargeError, UnknownNameError
 from mnist_edge.runtime.preprocess import scale_pixels
@@ -20,7 +20,9 @@ bp = Blueprint("v2", __name__, url_prefix="/v2")
 # Triton's platform names where one exists; the rest follow its <runtime>_<format> pattern.
 PLATFORMS = {"onnx": "onnxruntime_onnx", "tflite": "litert_tflite", "keras": "tensorflow_keras"}
 INPUT = {"name": "image", "datatype": "FP32", "shape": [-1, 28, 28, 1]}  # UINT8 [-1, 28, 28] is taken too
-OUTPUT = {"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]}
+# The ten digit probabilities, and the digit score beside them: below the threshold in /v1/models it is no digit.
+OUTPUTS = tuple({"name": o["name"], "datatype": "FP32", "shape": o["shape"]} for o in answers.OUTPUTS)
+OUTPUT_NAMES = tuple(o["name"] for o in OUTPUTS)
 IMAGE_SHAPES = ([28, 28], [28, 28, 1])
 
 
@@ -65,7 +67,7 @@ def model_metadata(name: str, version: str | None = None) -> dict:
     """A model's name, versions, platform and the tensors /infer takes and returns."""
     slot = _slot(name, version)
     return {"name": name, "versions": [model_version(slot)], "platform": PLATFORMS.get(slot.entry.get("format"), "unknown"),
-            "inputs": [INPUT], "outputs": [OUTPUT]}
+            "inputs": [INPUT], "outputs": list(OUTPUTS)}
 
 
 @bp.get("/models/<name>/ready")
@@ -148,20 +150,23 @@ def _tensor(body: dict, tail: memoryview) -> np.ndarray:
     return data.astype(np.float32, copy=False).reshape(shape[0], 28, 28, 1)
 
 
-def _binary_output(body: dict) -> bool:
-    """Whether the output goes back as binary; a requested output must be the model's one."""
+def _outputs(body: dict) -> list[tuple[str, bool]]:
+    """The outputs to send, in the order asked (all of them when none is named), and whether each goes as binary."""
     for key, kind in (("id", str), ("parameters", dict), ("outputs", list)):
         if key in body and not isinstance(body[key], kind):
             raise MalformedRequestError(f"`{key}` must be a {kind.__name__}")
-    wanted = body.get("outputs") or []
-    if len(wanted) > 1:
-        raise MalformedRequestError(f"{len(wanted)} outputs requested; this model has one, `{OUTPUT['name']}`")
-    output = wanted[0] if wanted else None
-    if wanted:
-        if not isinstance(output, dict) or output.get("name") != OUTPUT["name"]:
-            raise MalformedRequestError(f"unknown output {output!r}; this model has `{OUTPUT['name']}`")
+    request_parameters = body.get("parameters", {})
+    wanted = body.get("outputs") or [{"name": name} for name in OUTPUT_NAMES]
+    if len(wanted) > len(OUTPUT_NAMES):
+        raise MalformedRequestError(f"{len(wanted)} outputs requested; this model has {len(OUTPUT_NAMES)}: "
+                                    f"{', '.join(OUTPUT_NAMES)}")
+    chosen = []
+    for output in wanted:
+        if not isinstance(output, dict) or output.get("name") not in OUTPUT_NAMES:
+            raise MalformedRequestError(f"unknown output {output!r}; this model has {', '.join(OUTPUT_NAMES)}")
         _parameters(output, OUTPUT_PARAMETERS, "output")
-    return v2_binary.wants_binary(body.get("parameters", {}), output)
+        chosen.append((output["name"], v2_binary.wants_binary(request_parameters, output)))
+    return chosen
 
 
 @bp.post("/models/<name>/infer")
@@ -174,16 +179,22 @@ def infer(name: str, version: str | None = None) -> dict | Response:
     if not isinstance(body, dict):
         raise MalformedRequestError("the JSON header must be an object with an `inputs` list")
     batch = _tensor(body, tail)
-    binary = _binary_output(body)
+    wanted = _outputs(body)
     slot = state().registry.get(name)  # 503 when it failed to load
-    probs, _ = run_model(slot, batch)
+    found, _ = run_model(slot, batch)
+    tensors = {"probabilities": found.probabilities, "digit_score": found.digit_score.reshape(-1, 1)}
     answer = {"model_name": name, "model_version": model_version(slot)}
     if "id" in body:
         answer["id"] = body["id"]
-    output = {"name": OUTPUT["name"], "shape": list(probs.shape), "datatype": "FP32"}
-    if not binary:
-        answer["outputs"] = [{**output, "data": probs.ravel()}]
-        return answer
-    blob = v2_binary.tensor_bytes(probs)
-    answer["outputs"] = [{**output, "parameters": {"binary_data_size": len(blob)}}]
-    return v2_binary.response(answer, [blob])
+    outputs, blobs = [], []
+    for output_name, binary in wanted:
+        values = tensors[output_name]
+        output = {"name": output_name, "shape": list(values.shape), "datatype": "FP32"}
+        if binary:
+            blobs.append(v2_binary.tensor_bytes(values))
+            output["parameters"] = {"binary_data_size": len(blobs[-1])}
+        else:
+            output["data"] = values.ravel()
+        outputs.append(output)
+    answer["outputs"] = outputs
+    return v2_binary.response(answer, blobs) if blobs else answer

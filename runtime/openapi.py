@@ -56,7 +56,13 @@ def _param(name: str, where: str, schema: dict, description: str) -> dict:
 
 PREDICTION = {"digit": {"type": "integer", "minimum": 0, "maximum": 9},
               "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-              "probabilities": {"type": "array", "items": NUM, "minItems": 10, "maxItems": 10}}
+              "probabilities": {"type": "array", "items": NUM, "minItems": 10, "maxItems": 10,
+                                "description": "the ten digits' probabilities, as if the drawing is a digit"},
+              "is_digit": {**BOOL, "description": "false when the drawing is not a digit (digit_score below the "
+                                                  "threshold in /v1/models); digit and probabilities stay"},
+              "digit_score": {"type": "number", "minimum": 0, "maximum": 1,
+                              "description": "the model's probability that the drawing is a digit at all"}}
+PREDICTION_KEYS = ["digit", "confidence", "probabilities", "is_digit", "digit_score"]
 IMAGE_OUT = {"image": {"type": "string", "contentEncoding": "base64", "description": "the 28 x 28 PNG the model saw"}}
 MODEL = {"backend": STR, "format": STR, "precision": STR}
 TENSOR_SPEC = _obj(["name", "shape", "dtype"], {"quantization": _obj(["scale", "zero_point"], scale=NUM, zero_point=INT)},
@@ -101,9 +107,9 @@ def _infer_request(inputs: list[dict]) -> dict:
         "id": STR,
         "parameters": _obj([], closed=False, binary_data_output={
             **BOOL, "description": "binary tensor data extension: every output as binary unless it says otherwise"}),
-        "outputs": {"type": "array", "maxItems": 1, "items": _obj(["name"], {"parameters": _obj(
+        "outputs": {"type": "array", "maxItems": 2, "items": _obj(["name"], {"parameters": _obj(
             [], binary_data={**BOOL, "description": "return this output as binary data after the JSON"})},
-            closed=False, name={"const": "probabilities"})}},  # other keys are ignored, as at the top level
+            closed=False, name={"enum": ["probabilities", "digit_score"]})}},  # other keys are ignored, as at the top level
         closed=False, inputs={"type": "array", "minItems": 1, "maxItems": 1, "items": {"oneOf": inputs}})
 
 PREDICT_OPTIONS = {"backend": STR, "return_image": BOOL}
@@ -112,8 +118,8 @@ COMPARE_OPTIONS = {"return_image": BOOL}  # every loaded model answers, so no ba
 SCHEMAS = {
     "Error": _obj(["error"], error=_obj(["code", "message"], {"details": {"type": "object"}}, code=STR, message=STR)),
     "V2Error": _obj(["error"], error=STR),
-    "Prediction": _obj(["digit", "confidence", "probabilities"], IMAGE_OUT, **PREDICTION),
-    "PredictResponse": _obj(["digit", "confidence", "probabilities", "backend", "format", "precision", "timings_ms"],
+    "Prediction": _obj(PREDICTION_KEYS, IMAGE_OUT, **PREDICTION),
+    "PredictResponse": _obj([*PREDICTION_KEYS, "backend", "format", "precision", "timings_ms"],
                             IMAGE_OUT, **PREDICTION, **MODEL,
                             timings_ms=_obj(["preprocess", "inference", "total"], preprocess=NUM, inference=NUM, total=NUM)),
     "BatchResponse": _obj(["predictions", "backend", "format", "precision", "timings_ms"], **MODEL,
@@ -128,10 +134,13 @@ SCHEMAS = {
         "items": {"oneOf": [_obj(["image"], image=IMAGE_IN), _obj(["pixels"], pixels=PIXELS_IN)]}}),
     "CompareResponse": _obj(["results", "agree", "timings_ms"], IMAGE_OUT, agree=BOOL,
                             results={"type": "array", "items": _obj(
-                                ["backend", "format", "precision", "digit", "confidence", "probabilities", "inference_ms"],
+                                ["backend", "format", "precision", *PREDICTION_KEYS, "inference_ms"],
                                 **MODEL, **PREDICTION, inference_ms=NUM)},
                             timings_ms=_obj(["preprocess", "total"], preprocess=NUM, total=NUM)),
-    "ModelsResponse": _obj(["default", "models"], default=NULLABLE_STR, models={"type": "array", "items": _obj(
+    "ModelsResponse": _obj(["default", "not_a_digit", "models"], default=NULLABLE_STR, not_a_digit=_obj(
+        ["threshold"], threshold={"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1,
+                                  "description": "a digit_score below this is answered is_digit: false"}),
+        models={"type": "array", "items": _obj(
         ["name", "format", "precision", "file", "size_bytes", "sha256", "accuracy", "loaded", "error", "default",
          "providers", "inputs", "outputs"],
         name=STR, format=STR, precision=STR, file=STR, size_bytes=INT, sha256=NULLABLE_STR,
@@ -157,7 +166,7 @@ SCHEMAS = {
                                 ["name", "shape", "datatype"], {
                                     "data": {"type": "array", "items": NUM},
                                     "parameters": _obj(["binary_data_size"], binary_data_size=INT)},
-                                name={"const": "probabilities"}, shape={"type": "array", "items": INT},
+                                name={"enum": ["probabilities", "digit_score"]}, shape={"type": "array", "items": INT},
                                 datatype={"const": "FP32"}),
                                 "oneOf": [{"required": ["data"]}, {"required": ["parameters"]}]}}),
     "Index": _obj(["name", "version", "links"], name=STR, version=STR, links={
@@ -204,12 +213,13 @@ def _v2_model_paths() -> dict:
             "400": _json(ref("V2ModelReady"), "the model failed to load")}, tag="v2", params=params)}
         paths[prefix + "/infer"] = {"post": _op(
             "Inference (Open Inference Protocol): FP32 input used as is, UINT8 MNIST pixels scaled by 1/255",
-            _responses(_json(ref("V2InferResponse"), "probabilities N x 10"), 400, 401, 404, 413, 503, v2=True),
+            _responses(_json(ref("V2InferResponse"), "probabilities N x 10 and digit_score N x 1"), 400, 401, 404, 413, 503, v2=True),
             tag="v2", params=params, body=V2_INFER_BODY)}
         paths[prefix + "/infer"]["post"]["description"] = V2_BINARY_TEXT
         paths[prefix + "/infer"]["post"]["responses"]["200"]["content"]["application/octet-stream"] = {"schema": {
             **BINARY, "description": "binary tensor data extension (when an output asks for it): a V2InferResponse "
-                                     "JSON header, then the probabilities as little-endian float32, N x 10; "
+                                     "JSON header, then each binary output as little-endian float32 in output order "
+                                     "(probabilities N x 10, digit_score N x 1); "
                                      "the Inference-Header-Content-Length response header gives the JSON's length"}}
     return paths
 

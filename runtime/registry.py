@@ -6,9 +6,13 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from mnist_edge.runtime.answers import split
 from mnist_edge.runtime.backends import Backend, backend_class
+from mnist_edge.runtime.backends.base import INPUT_SHAPE
 from mnist_edge.runtime.backends.onnx import DEFAULT_PROVIDERS, OnnxBackend
-from mnist_edge.runtime.errors import MnistEdgeError, ModelLoadError, UnknownNameError
+from mnist_edge.runtime.errors import DataError, MnistEdgeError, ModelLoadError, UnknownNameError
 from mnist_edge.runtime.manifest import read_manifest, sha256_file
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,7 @@ def load_slot(name: str, entry: dict, models_dir: Path, *, providers, threads: i
         cls = backend_class(entry["format"])
         backend = cls(path, providers=providers, threads=threads) if cls is OnnxBackend else cls(path)
         backend.load()
+        split(backend.predict(np.zeros((1, *INPUT_SHAPE), np.float32)))  # a model of an older release cannot answer
     except MnistEdgeError as exc:
         slot.error = exc.message
         log.error("model %s not loaded: %s", name, exc.message)
@@ -65,11 +70,22 @@ def load_slot(name: str, entry: dict, models_dir: Path, *, providers, threads: i
     return slot
 
 
+def digit_threshold(manifest: dict, models_dir: Path) -> float:
+    """The manifest's not-a-digit threshold, which every model of the set shares; without one nothing can answer."""
+    decision = manifest.get("not_a_digit")
+    threshold = decision.get("threshold") if isinstance(decision, dict) else None
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+        raise DataError(f"{models_dir}/manifest.json has no not_a_digit.threshold between 0 and 1 (got {threshold!r}): "
+                        "run `mnist-edge convert` on a run trained by this version")
+    return float(threshold)
+
+
 class ModelRegistry:
     """Models by name (the manifest's artifact names), with a default."""
 
-    def __init__(self, slots: dict[str, ModelSlot], default: str | None) -> None:
+    def __init__(self, slots: dict[str, ModelSlot], default: str | None, threshold: float) -> None:
         self.slots = slots
+        self.threshold = threshold  # a digit score below it is "not a digit" (runtime/answers.py)
         loaded = [name for name, slot in slots.items() if slot.loaded]
         if default not in loaded and loaded:
             log.warning("default model %s is not loaded; using %s", default, loaded[0])
@@ -94,8 +110,9 @@ class ModelRegistry:
         unknown = [n for n in names if n not in artifacts]
         if unknown:
             raise UnknownNameError("model", unknown[0], list(artifacts))
+        threshold = digit_threshold(manifest, models_dir)
         slots = {n: load_slot(n, artifacts[n], models_dir, providers=providers, threads=threads) for n in names}
-        return cls(slots, default or manifest.get("default"))
+        return cls(slots, default or manifest.get("default"), threshold)
 
     def get(self, name: str | None = None) -> ModelSlot:
         """The loaded model of that name (the default when None); 404 if unknown, 503 if it failed to load."""

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from mnist_edge.runtime.answers import split
 from mnist_edge.runtime.app import create_app
 from mnist_edge.runtime.config import ServeConfig
 from mnist_edge.runtime.preprocess import preprocess, scale_pixels
@@ -39,9 +40,9 @@ def canvas_png(digit: np.ndarray, *, size: int = 280, offset: tuple[int, int] = 
 
 
 def direct(app, name: str, image: bytes | np.ndarray) -> np.ndarray:
-    """The same model's probabilities without HTTP: the oracle every API answer is checked against."""
+    """The same model's ten digit probabilities without HTTP: the oracle every API answer is checked against."""
     slot = app.extensions["mnist_edge"].registry.get(name)
-    return slot.backend.predict(preprocess(image))[0]
+    return split(slot.backend.predict(preprocess(image)))[0][0]
 
 
 def damaged_copy(src: Path, dst: Path, *, missing: str, corrupt: str, tampered: str) -> Path:
@@ -85,7 +86,7 @@ def loaded_names(app) -> list[str]:
 def confident_digits(mnist, app) -> list[tuple[int, np.ndarray]]:
     """Six MNIST test digits (distinct labels) the default model gets right with >= 0.98 on the raw 28 x 28 image."""
     registry = app.extensions["mnist_edge"].registry
-    probs = registry.get().backend.predict(scale_pixels(mnist.x_test[:300]))
+    probs = split(registry.get().backend.predict(scale_pixels(mnist.x_test[:300])))[0]
     chosen: dict[int, np.ndarray] = {}
     for image, label, p in zip(mnist.x_test[:300], mnist.y_test[:300], probs):
         if int(np.argmax(p)) == label and p[label] >= 0.98 and int(label) not in chosen:

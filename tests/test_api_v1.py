@@ -24,6 +24,7 @@ def check_answer(body: dict, expected: np.ndarray) -> None:
     np.testing.assert_allclose(probs, expected, atol=1e-5)
     assert body["digit"] == int(np.argmax(expected))
     assert body["confidence"] == pytest.approx(float(expected.max()), abs=1e-5)
+    assert isinstance(body["is_digit"], bool) and 0 <= body["digit_score"] <= 1
     assert set(body["timings_ms"]) == {"preprocess", "inference", "total"}
     assert all(v >= 0 for v in body["timings_ms"].values())
     assert body["timings_ms"]["total"] >= body["timings_ms"]["inference"]
@@ -122,7 +123,7 @@ def test_models_lists_the_manifest_figures(app, client, shipped_models):
         for key in ("format", "precision", "file", "size_bytes", "sha256", "accuracy"):
             assert model[key] == entry[key], key
         assert model["loaded"] and model["error"] is None
-        assert model["inputs"][0]["shape"][1:] == [28, 28, 1] and model["outputs"][0]["shape"][-1] == 10
+        assert model["inputs"][0]["shape"][1:] == [28, 28, 1] and model["outputs"][0]["shape"][-1] == 11
         if model["format"] == "onnx":
             assert "CPUExecutionProvider" in model["providers"]
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mnist_edge import __version__
+from mnist_edge.runtime.answers import split
 from mnist_edge.runtime.preprocess import scale_pixels
 
 RNG = np.random.default_rng(7)
@@ -38,7 +39,8 @@ def test_model_metadata_and_readiness(app, client, loaded_names):
         assert meta["versions"] == [registry.slots[name].entry["sha256"][:12]]
         assert meta["platform"] == {"onnx": "onnxruntime_onnx", "tflite": "litert_tflite"}[registry.slots[name].entry["format"]]
         assert meta["inputs"] == [{"name": "image", "datatype": "FP32", "shape": [-1, 28, 28, 1]}]
-        assert meta["outputs"] == [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]}]
+        assert meta["outputs"] == [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
+                                   {"name": "digit_score", "datatype": "FP32", "shape": [-1, 1]}]
         version = meta["versions"][0]
         assert client.get(f"/v2/models/{name}/versions/{version}").json == meta
         for path in (f"/v2/models/{name}/ready", f"/v2/models/{name}/versions/{version}/ready"):
@@ -56,10 +58,12 @@ def test_infer_fp32_runs_the_input_as_is(app, client, loaded_names, nested):
         body = response.json
         assert list(body) == ["model_name", "model_version", "id", "outputs"]
         assert body["model_name"] == name and body["id"] == "req-1"
-        [output] = body["outputs"]
+        output, score = body["outputs"]
         assert output["name"] == "probabilities" and output["datatype"] == "FP32" and output["shape"] == [3, 10]
-        expected = app.extensions["mnist_edge"].registry.get(name).backend.predict(batch)
+        assert score["name"] == "digit_score" and score["datatype"] == "FP32" and score["shape"] == [3, 1]
+        expected, expected_score = split(app.extensions["mnist_edge"].registry.get(name).backend.predict(batch))
         np.testing.assert_allclose(np.array(output["data"]).reshape(3, 10), expected, atol=1e-6)
+        np.testing.assert_allclose(score["data"], expected_score, atol=1e-6)
 
 
 def test_infer_uint8_pixels_are_scaled(app, client):
@@ -68,8 +72,9 @@ def test_infer_uint8_pixels_are_scaled(app, client):
     response = client.post(f"/v2/models/{name}/infer", json=body)
     assert response.status_code == 200, response.json
     assert "id" not in response.json
-    expected = app.extensions["mnist_edge"].registry.get(name).backend.predict(scale_pixels(PIXELS))
-    np.testing.assert_allclose(np.array(response.json["outputs"][0]["data"]).reshape(3, 10), expected, atol=1e-6)
+    expected = split(app.extensions["mnist_edge"].registry.get(name).backend.predict(scale_pixels(PIXELS)))[0]
+    [output] = response.json["outputs"]  # only the output asked for
+    np.testing.assert_allclose(np.array(output["data"]).reshape(3, 10), expected, atol=1e-6)
 
 
 def test_infer_without_a_json_content_type_still_parses(app, client):
@@ -101,7 +106,7 @@ GOOD = scale_pixels(PIXELS[:1]).ravel().tolist()
     infer_body(GOOD, [1, 28, 28, 1], outputs=[{"name": "logits"}]),
     infer_body(GOOD, [1, 28, 28, 1], id=5),
     infer_body(GOOD, [1, 28, 28, 1], outputs=["probabilities"]),
-    infer_body(GOOD, [1, 28, 28, 1], outputs=[{"name": "probabilities"}] * 2),
+    infer_body(GOOD, [1, 28, 28, 1], outputs=[{"name": "probabilities"}] * 3),
     infer_body(GOOD, [1, 28, 28, 1], outputs=[{"name": "probabilities", "parameters": {"classification": 3}}]),
     infer_body(GOOD, [1, 28, 28, 1], outputs=[{"name": "probabilities", "parameters": {"binary_data": "yes"}}]),
     infer_body(GOOD, [1, 28, 28, 1], parameters={"binary_data_output": 1}),

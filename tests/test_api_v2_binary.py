@@ -9,6 +9,7 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
+from mnist_edge.runtime.answers import split
 from mnist_edge.runtime.preprocess import scale_pixels
 from mnist_edge.runtime.server import start_background
 
@@ -60,9 +61,11 @@ def test_tritonclient_gets_the_right_digits(client, app, digits, datatype, binar
     probs = result.as_numpy("probabilities")
     assert probs.dtype == np.float32 and probs.shape == (len(labels), 10)
     assert list(probs.argmax(axis=1)) == labels
-    expected = app.extensions["mnist_edge"].registry.get(name).backend.predict(scale_pixels(pixels))
+    expected, expected_score = split(app.extensions["mnist_edge"].registry.get(name).backend.predict(scale_pixels(pixels)))
     np.testing.assert_allclose(probs, expected, atol=1e-6)
-    [output] = result.get_response()["outputs"]
+    if binary_out is None:  # no outputs named: both come back, the digit score too
+        np.testing.assert_allclose(result.as_numpy("digit_score")[:, 0], expected_score, atol=1e-6)
+    output = result.get_response()["outputs"][0]
     if binary_out is False:
         assert "data" in output and "parameters" not in output
     else:
@@ -98,10 +101,11 @@ def test_a_binary_answer_is_json_then_little_endian_floats(app, mnist):
     raw = response.get_data()
     length = int(response.headers[HEADER])
     answer = json.loads(raw[:length])
-    [output] = answer["outputs"]
+    output, score = answer["outputs"]
     assert output["shape"] == [3, 10] and output["parameters"] == {"binary_data_size": 120}
-    probs = np.frombuffer(raw[length:], dtype="<f4").reshape(3, 10)
-    assert len(raw) == length + 120
+    assert score["shape"] == [3, 1] and score["parameters"] == {"binary_data_size": 12}
+    probs = np.frombuffer(raw[length : length + 120], dtype="<f4").reshape(3, 10)
+    assert len(raw) == length + 120 + 12
     assert list(probs.argmax(axis=1)) == [int(label) for label in mnist.y_test[:3]]
 
 

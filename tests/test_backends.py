@@ -70,7 +70,7 @@ def test_onnx_reports_the_providers_actually_in_use(shipped_models):
 def test_probabilities_for_any_batch_size(shipped_models, images, name):
     backend = load(shipped_models, name)
     whole = backend.predict(images)
-    assert whole.shape == (16, 10) and whole.dtype == np.float32
+    assert whole.shape == (16, 11) and whole.dtype == np.float32  # ten digits and not-a-digit
     np.testing.assert_allclose(whole.sum(axis=1), 1, atol=0.02)
     for n in (1, 3):
         np.testing.assert_allclose(backend.predict(images[:n]), whole[:n], atol=1e-5)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import numpy as np
 import pytest
 
 from mnist_edge.convert.formats import FORMATS
+from mnist_edge.runtime.answers import answers
 from mnist_edge.runtime.backends import backend_class
 from mnist_edge.runtime.errors import ConversionError
 from mnist_edge.runtime.manifest import read_manifest, sha256_file
@@ -35,6 +35,8 @@ def test_manifest_lists_every_format(manifest):
     assert manifest["default"] in manifest["artifacts"]
     assert manifest["training"]["config"]["arch"] == "cnn"
     assert manifest["conversion"]["versions"]["tf2onnx"]
+    assert 0 < manifest["not_a_digit"]["threshold"] < 1 and manifest["not_a_digit"]["drawn_test"]["count"] > 0
+    assert manifest["conversion"]["not_digit_images"] == 400  # 50 of each of the 8 generators (conftest.py)
 
 
 @pytest.mark.parametrize("name", sorted(FORMATS))
@@ -44,8 +46,9 @@ def test_manifest_entry_describes_the_file(tiny_models, manifest, name):
     assert entry["size_bytes"] == path.stat().st_size
     assert entry["sha256"] == sha256_file(path)
     assert entry["format"] == FORMATS[name].format and entry["precision"] == FORMATS[name].precision
-    assert entry["inputs"][0]["shape"] == [-1, 28, 28, 1] and entry["outputs"][0]["shape"] == [-1, 10]
+    assert entry["inputs"][0]["shape"] == [-1, 28, 28, 1] and entry["outputs"][0]["shape"] == [-1, 11]
     assert 0 < entry["accuracy"] <= 1 and entry["agreement"] >= FORMATS[name].tolerance.min_agreement
+    assert entry["is_digit_agreement"] >= FORMATS[name].tolerance.min_is_digit_agreement
 
 
 @pytest.mark.parametrize("name", ["tflite-int8"])
@@ -64,10 +67,12 @@ def test_every_format_matches_keras(tiny_models, manifest, keras_reference, name
     backend.load()
     probs = backend.predict(images)
     tolerance = FORMATS[name].tolerance
-    assert probs.shape == (500, 10) and probs.dtype == np.float32
+    assert probs.shape == (500, 11) and probs.dtype == np.float32
     np.testing.assert_allclose(probs.sum(axis=1), 1, atol=0.05)
     assert np.abs(probs - reference).max() <= tolerance.max_abs_diff
-    assert (probs.argmax(1) == reference.argmax(1)).mean() >= tolerance.min_agreement - 0.005  # 500, not 2000, images
+    found, expected = answers(probs, manifest["not_a_digit"]["threshold"]), answers(reference, manifest["not_a_digit"]["threshold"])
+    assert (found.digits == expected.digits).mean() >= tolerance.min_agreement - 0.005  # 500, not 2000, images
+    assert (found.is_digit == expected.is_digit).mean() >= tolerance.min_is_digit_agreement - 0.005
 
 
 def test_dynamic_batch_dimension(tiny_models, manifest, keras_reference):
@@ -100,7 +105,7 @@ def test_failed_verification_publishes_nothing(tiny_models, mnist, tmp_path, mon
     formats["tflite-fp32"] = Format("tflite-fp32", "tflite", "fp32", "model_fp32.tflite", broken)
     monkeypatch.setattr(pipeline, "FORMATS", formats)
     with pytest.raises(ConversionError, match="tflite-fp32 failed verification"):
-        pipeline.convert(tmp_path, mnist.subset(n_train=2000, n_test=300))
+        pipeline.convert(tmp_path, mnist.subset(n_train=2000, n_test=300), not_digits=5)
     assert json.loads((tmp_path / "manifest.json").read_text())["marker"] == "previous"
     leftovers = sorted(p.name for p in tmp_path.iterdir())
     assert leftovers == ["manifest.json", "model.keras", "training.json"]
@@ -112,15 +117,16 @@ def test_converter_crash_names_the_artifact(tiny_models, mnist, tmp_path, monkey
     from mnist_edge.convert import pipeline
     from mnist_edge.convert.formats import Format
 
-    shutil.copy(tiny_models / "model.keras", tmp_path / "model.keras")
+    for name in ("model.keras", "training.json"):
+        shutil.copy(tiny_models / name, tmp_path / name)
 
     def crash(model, **_):
         raise RuntimeError("converter exploded")
 
     monkeypatch.setattr(pipeline, "FORMATS", {"onnx-fp32": Format("onnx-fp32", "onnx", "fp32", "m.onnx", crash)})
     with pytest.raises(ConversionError, match="onnx-fp32: conversion failed: RuntimeError: converter exploded"):
-        pipeline.convert(tmp_path, mnist.subset(n_train=100, n_test=100))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+        pipeline.convert(tmp_path, mnist.subset(n_train=100, n_test=100), not_digits=5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras", "training.json"]
 
 
 def test_triton_repository(tiny_models, manifest, tmp_path):
@@ -131,9 +137,36 @@ def test_triton_repository(tiny_models, manifest, tmp_path):
     for name in names:
         config = (tmp_path / "repo" / name / "config.pbtxt").read_text()
         assert f'name: "{name}"' in config and 'platform: "onnxruntime_onnx"' in config
-        assert "dims: [ 28, 28, 1 ]" in config and "TYPE_FP32" in config and "dims: [ 10 ]" in config
-        model = (tmp_path / "repo" / name / "1" / "model.onnx").read_bytes()
-        assert hashlib.sha256(model).hexdigest() == manifest["artifacts"][name]["sha256"]
+        assert "dims: [ 28, 28, 1 ]" in config and "TYPE_FP32" in config
+        assert 'name: "probabilities"' in config and "dims: [ 10 ]" in config
+        assert 'name: "digit_score"' in config and "dims: [ 1 ]" in config
     # Re-exporting replaces the folders cleanly.
     assert export_triton(tiny_models, manifest, tmp_path / "repo") == names
     assert sorted(p.name for p in (tmp_path / "repo").iterdir()) == names
+
+
+def test_the_gate_fails_an_artifact_that_decides_is_digit_differently():
+    from mnist_edge.convert.verify import check, compare
+
+    rng = np.random.default_rng(0)
+    reference = rng.dirichlet(np.ones(11), 400).astype(np.float32)
+    labels = reference[:300, :10].argmax(axis=1)  # 300 "digits", then 100 "non-digits"
+    # Same digits everywhere, but the not-a-digit column moved around: only the decision differs.
+    drifted = reference.copy()
+    drifted[:, 10] = rng.permutation(reference[:, 10])
+    metrics = compare(drifted, labels, reference, threshold=0.9)
+    assert metrics["agreement"] == 1.0 and metrics["is_digit_agreement"] < 0.99
+    with pytest.raises(ConversionError, match="is-digit"):
+        check(FORMATS["tflite-int8"], {**metrics, "max_abs_diff": 0.0}, metrics["accuracy"])
+
+
+def test_a_run_without_a_threshold_is_refused_before_any_conversion(tiny_models, mnist, tmp_path):
+    import shutil
+
+    from mnist_edge.convert.pipeline import convert
+    from mnist_edge.runtime.errors import DataError
+
+    shutil.copy(tiny_models / "model.keras", tmp_path / "model.keras")  # an older release's run: no not_a_digit report
+    with pytest.raises(DataError, match="no not_a_digit threshold"):
+        convert(tmp_path, mnist.subset(n_train=100, n_test=100), not_digits=5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]

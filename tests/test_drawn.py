@@ -91,7 +91,7 @@ def test_evaluate_cli_reports_an_unreachable_api_in_one_line(capsys, tmp_path):
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     args = argparse.Namespace(data=os.environ.get("MNIST_DATA"), url=url, count=2, seed=0, model="onnx-fp32",
-                              token="t", save=tmp_path / "png")
+                              token="t", save=tmp_path / "png", not_digits=1)
     if not args.data:
         pytest.skip("MNIST_DATA is not set")
     assert evaluate_cli(args) == 1

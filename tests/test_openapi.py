@@ -176,10 +176,11 @@ def test_an_internal_error_matches_the_error_schema(app, monkeypatch):
 def test_the_schemas_reject_what_they_should():
     document = build_document()
     predict = validator_for(document, "/paths/~1v1~1predict/post/responses/200/content/application~1json/schema")
-    good = {"digit": 3, "confidence": 0.9, "probabilities": [0.1] * 10, "backend": "x", "format": "onnx",
-            "precision": "int8", "timings_ms": {"preprocess": 1, "inference": 1, "total": 2}}
+    good = {"digit": 3, "confidence": 0.9, "probabilities": [0.1] * 10, "is_digit": True, "digit_score": 0.97,
+            "backend": "x", "format": "onnx", "precision": "int8", "timings_ms": {"preprocess": 1, "inference": 1, "total": 2}}
     predict.validate(good)
-    for bad in ({**good, "digit": 11}, {**good, "probabilities": [0.1] * 9}, {k: v for k, v in good.items() if k != "backend"}):
+    for bad in ({**good, "digit": 11}, {**good, "probabilities": [0.1] * 9}, {k: v for k, v in good.items() if k != "backend"},
+                {k: v for k, v in good.items() if k != "is_digit"}, {**good, "digit_score": 1.5}):
         assert not predict.is_valid(bad)
 
 

@@ -133,3 +133,35 @@ def test_an_entry_without_sha256_is_refused_not_loaded_unchecked(shipped_models,
     described = {m["name"]: m for m in client.get("/v1/models").json["models"]}
     assert described["onnx-int8"]["loaded"] is False and "no sha256" in described["onnx-int8"]["error"]
     assert client.post("/v1/predict?backend=onnx-int8", data=DRAWING, content_type="image/png").status_code == 503
+
+
+@pytest.mark.parametrize("threshold", [None, 0, 1.5, "0.5", True])
+def test_a_set_without_a_usable_threshold_cannot_answer(shipped_models, tmp_path, threshold):
+    from mnist_edge.runtime.errors import DataError
+
+    models = tmp_path / "models"
+    shutil.copytree(shipped_models, models)
+    manifest = json.loads((models / "manifest.json").read_text())
+    manifest["not_a_digit"] = {"threshold": threshold}
+    (models / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match="no not_a_digit.threshold between 0 and 1"):
+        ModelRegistry.from_manifest(models)
+
+
+def test_a_model_without_the_not_a_digit_class_is_refused(shipped_models, tmp_path):
+    """A ten-class model (an older release's) would answer; but every answer needs the eleventh class, so it is not loaded."""
+    import keras
+
+    from mnist_edge.convert.tflite import keras_to_tflite_fp32
+    from mnist_edge.runtime.manifest import sha256_file
+
+    inputs = keras.Input((28, 28, 1))
+    old = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs)))
+    models = tmp_path / "models"
+    shutil.copytree(shipped_models, models)
+    (models / "model_fp32.tflite").write_bytes(keras_to_tflite_fp32(old))
+    manifest = json.loads((models / "manifest.json").read_text())
+    manifest["artifacts"]["tflite-fp32"]["sha256"] = sha256_file(models / "model_fp32.tflite")
+    (models / "manifest.json").write_text(json.dumps(manifest))
+    slot = ModelRegistry.from_manifest(models, names=["tflite-fp32"]).slots["tflite-fp32"]
+    assert not slot.loaded and "output has shape (1, 10)" in slot.error

@@ -14,18 +14,18 @@ def test_seed_architecture_is_the_tutorial_network():
 
     model = build_model("seed")
     kinds = [type(layer) for layer in model.layers[1:]]
-    assert kinds == [layers.Conv2D, layers.MaxPooling2D, layers.Flatten, layers.Dense, layers.Dense]
-    conv, _, _, hidden, out = model.layers[1:]
+    assert kinds == [layers.Conv2D, layers.MaxPooling2D, layers.Flatten, layers.Dense, layers.Dense, layers.Softmax]
+    conv, _, _, hidden, logits, _ = model.layers[1:]
     assert conv.filters == 32 and conv.kernel_size == (3, 3) and conv.activation.__name__ == "relu"
     assert hidden.units == 128 and hidden.activation.__name__ == "relu"
-    assert out.units == 10 and out.activation.__name__ == "softmax"
+    assert logits.units == 11 and logits.activation.__name__ == "linear"  # ten digits and not-a-digit
 
 
 def test_default_architecture_fits_the_int8_budget():
     from mnist_edge.train.models import build_model
 
     model = build_model("cnn")
-    assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 10)
+    assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 11)
     # One byte per int8 weight: under ~140k parameters keeps the int8 file within 150 KB.
     assert model.count_params() < 140_000
 
@@ -60,7 +60,7 @@ def test_augmentation_keeps_range_and_changes_images(mnist):
 def test_same_seed_gives_the_same_weights(mnist):
     from mnist_edge.train.fit import TrainConfig, train
 
-    cfg = TrainConfig(epochs=1, limit=512, batch_size=64)
+    cfg = TrainConfig(epochs=1, limit=512, batch_size=64, drawn_test=20, test_negatives=5)
     first, _ = train(mnist.subset(n_test=200), cfg, verbose=0)
     second, _ = train(mnist.subset(n_test=200), cfg, verbose=0)
     for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
@@ -76,10 +76,22 @@ def test_training_report_and_files(tiny_models):
     assert matrix.shape == (10, 10) and matrix.sum() == 10000
     assert np.trace(matrix) == 10000 - test["errors"]
     assert set(test["per_class_accuracy"]) == {str(d) for d in range(10)}
-    assert report["config"]["arch"] == "cnn" and report["train_images"] == 4000
+    # 3,600 digits (the last 400 are held back to calibrate) and 15 % as many non-digits.
+    assert report["config"]["arch"] == "cnn" and report["train_images"] == 3600 + 5 * 108
     assert report["versions"]["tensorflow"]
-    png = (tiny_models / "confusion_matrix.png").read_bytes()
-    assert png.startswith(b"\x89PNG")
+    decision = report["not_a_digit"]
+    assert 0 < decision["threshold"] < 1 and 0.5 <= decision["temperature"] <= 4
+    # The threshold was chosen to reject at most 0.8 % of the held-back drawn digits.
+    assert decision["validation"]["drawn"]["false_rejection"] <= 0.008
+    drawn = decision["drawn_test"]
+    assert drawn["count"] == 300 and 0 <= drawn["calibration"]["ece"] <= 1
+    assert sum(b["count"] for b in drawn["calibration"]["bins"]) == 300
+    generators = decision["not_digits"]["generators"]
+    assert {name for name, g in generators.items() if g["held_out"]} == {"symbols", "faces", "pairs"}
+    assert all(g["count"] == 40 and 0 <= g["flagged"] <= 1 for g in generators.values())
+    assert 0 <= test["false_rejection"] <= 1
+    for name in ("confusion_matrix.png", "reliability.png"):
+        assert (tiny_models / name).read_bytes().startswith(b"\x89PNG")
 
 
 def test_summarize_counts_errors_per_class():

@@ -7,11 +7,13 @@ from collections.abc import Callable
 import keras
 from keras import layers
 
+from mnist_edge.runtime.answers import CLASSES
 from mnist_edge.runtime.errors import UnknownNameError
 
 INPUT_SHAPE = (28, 28, 1)
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
+LOGITS_NAME = "logits"  # the last Dense layer: calibration scales its weights (train/calibrate.py)
 
 
 def _conv_bn(x, filters: int, *, padding: str = "same"):
@@ -19,6 +21,12 @@ def _conv_bn(x, filters: int, *, padding: str = "same"):
     x = layers.Conv2D(filters, 3, padding=padding, use_bias=False)(x)
     x = layers.BatchNormalization(momentum=0.9)(x)  # Keras' 0.99 lags for hundreds of steps
     return layers.ReLU()(x)
+
+
+def _head(x):
+    # Eleven classes: the ten digits, then "not a digit" (runtime/answers.py reads them back apart).
+    logits = layers.Dense(CLASSES, name=LOGITS_NAME)(x)
+    return layers.Softmax(name=OUTPUT_NAME)(logits)
 
 
 def build_cnn() -> keras.Model:
@@ -33,19 +41,17 @@ def build_cnn() -> keras.Model:
     x = _conv_bn(x, 96, padding="valid")  # 5 x 5
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(0.25)(x)
-    outputs = layers.Dense(10, activation="softmax", name=OUTPUT_NAME)(x)
-    return keras.Model(inputs, outputs, name="mnist_edge_cnn")
+    return keras.Model(inputs, _head(x), name="mnist_edge_cnn")
 
 
 def build_seed() -> keras.Model:
-    """Exactly the seed tutorial's network: Conv 32 3x3, MaxPool, Flatten, Dense 128, Dense 10."""
+    """The seed tutorial's network: Conv 32 3x3, MaxPool, Flatten, Dense 128, then the eleven-class head."""
     inputs = keras.Input(INPUT_SHAPE, name=INPUT_NAME)
     x = layers.Conv2D(32, 3, activation="relu")(inputs)
     x = layers.MaxPooling2D()(x)
     x = layers.Flatten()(x)
     x = layers.Dense(128, activation="relu")(x)
-    outputs = layers.Dense(10, activation="softmax", name=OUTPUT_NAME)(x)
-    return keras.Model(inputs, outputs, name="seed_tutorial")
+    return keras.Model(inputs, _head(x), name="seed_tutorial")
 
 
 ARCHITECTURES: dict[str, Callable[[], keras.Model]] = {"cnn": build_cnn, "seed": build_seed}

@@ -97,12 +97,18 @@ def _answer(client: ApiClient, image: bytes, content_type: str, model: str | Non
     started = time.perf_counter()
     body = client.predict(image, content_type=content_type, model=model)
     round_trip = (time.perf_counter() - started) * 1000
-    digit, confidence = body["digit"], body["confidence"]
+    digit, confidence, score = body["digit"], body["confidence"], body["digit_score"]
     left, right = st.columns([3, 2])
     with left:
-        st.html(f'<div style="font-size:7rem;font-weight:700;line-height:1">{digit}</div>'
-                f'<div style="font-size:1.3rem">{confidence:.1%} sure</div>')
-        _marker("answer", prediction=digit, confidence=confidence, strokes=strokes, backend=body["backend"])
+        if body["is_digit"]:
+            st.html(f'<div style="font-size:7rem;font-weight:700;line-height:1">{digit}</div>'
+                    f'<div style="font-size:1.3rem">{confidence:.1%} sure</div>')
+        else:
+            st.html('<div style="font-size:2.6rem;font-weight:700;line-height:1.1">That is not a digit</div>'
+                    f'<div style="font-size:1.1rem">{1 - score:.1%} sure it is none; if it were one, '
+                    f'it would most likely be a {digit}</div>')
+        _marker("answer", prediction=digit if body["is_digit"] else "none", confidence=confidence, digit_score=score,
+                strokes=strokes, backend=body["backend"])
         st.bar_chart({"probability": body["probabilities"]}, x_label="digit", y_label="probability", height=220)
     with right:
         st.image(enlarged(body["image"]), caption="what the model saw (28 x 28)")
@@ -114,12 +120,13 @@ def _answer(client: ApiClient, image: bytes, content_type: str, model: str | Non
 def _compare(client: ApiClient, image: bytes, content_type: str) -> None:
     body = client.compare(image, content_type=content_type)
     rows = body["results"]
-    digits = sorted({r["digit"] for r in rows})
-    verdict = (f"All {len(rows)} models read **{digits[0]}**." if body["agree"]
-               else f"The models disagree: {', '.join(map(str, digits))}.")
+    readings = [str(r["digit"]) if r["is_digit"] else "not a digit" for r in rows]
+    verdict = (f"All {len(rows)} models read **{readings[0]}**." if body["agree"]
+               else f"The models disagree: {', '.join(sorted(set(readings)))}.")
     st.markdown(verdict)
-    st.table([{"model": r["backend"], "format": r["format"], "precision": r["precision"], "digit": r["digit"],
-               "confidence": f"{r['confidence']:.1%}", "inference ms": f"{r['inference_ms']:.3f}"} for r in rows])
+    st.table([{"model": r["backend"], "format": r["format"], "precision": r["precision"], "reads": reading,
+               "confidence": f"{r['confidence']:.1%}", "digit score": f"{r['digit_score']:.3f}",
+               "inference ms": f"{r['inference_ms']:.3f}"} for r, reading in zip(rows, readings)])
     _marker("compare", models=",".join(r["backend"] for r in rows), agree=str(body["agree"]).lower())
 
 

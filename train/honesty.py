@@ -1,0 +1,58 @@
+"""After fitting: calibrate on held-back training digits, choose the not-a-digit threshold, and measure both on
+data no training or tuning step saw (drawn MNIST test digits, every not-a-digit generator's own evaluation stream)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mnist_edge.runtime.answers import NOT_A_DIGIT, split
+from mnist_edge.train.calibrate import choose_threshold, decision_figures, fit_temperature, flagged, fold_temperature
+from mnist_edge.train.drawn import redraw
+from mnist_edge.train.negatives import GENERATORS, TRAINING, negative_images
+
+
+def _predict(model, images: np.ndarray) -> np.ndarray:
+    return model.predict(images, batch_size=1000, verbose=0) if len(images) else np.empty((0, 11), np.float32)
+
+
+def calibrate(model, val_x: np.ndarray, val_y: np.ndarray, first_index: int, *, seed: int, negatives: int) -> dict:
+    """Fit and fold the temperature, then choose the threshold, on the validation digits (drawn and plain) and
+    the training generators' validation stream; returns what was chosen and what it gave there."""
+    import keras
+
+    from mnist_edge.runtime.preprocess import scale_pixels
+    from mnist_edge.train.models import LOGITS_NAME
+
+    drawn = redraw(val_x, np.arange(first_index, first_index + len(val_x)), seed=seed)
+    neg, _ = negative_images(TRAINING, negatives, val_x, val_y, seed=seed, stream="validation")
+    images = np.concatenate([drawn, scale_pixels(val_x), neg])
+    labels = np.concatenate([val_y, val_y, np.full(len(neg), NOT_A_DIGIT)]).astype(np.int64)
+    logits = keras.Model(model.inputs, model.get_layer(LOGITS_NAME).output).predict(images, batch_size=1000, verbose=0)
+    temperature = fit_temperature(logits, labels)
+    fold_temperature(model, temperature)
+    drawn_outputs = _predict(model, drawn)
+    threshold = choose_threshold(split(drawn_outputs)[1])
+    return {"threshold": round(threshold, 6), "temperature": round(temperature, 4),
+            "validation": {"drawn": decision_figures(drawn_outputs, val_y, threshold),
+                           "flagged": flagged(_predict(model, neg), threshold), "negatives": len(neg)}}
+
+
+def measure(model, x_test: np.ndarray, y_test: np.ndarray, threshold: float, *, seed: int, drawn_count: int,
+            negatives: int) -> dict:
+    """Drawn test digits (the drawn-eval set) and every generator's evaluation stream, at the chosen threshold."""
+    from mnist_edge.runtime.preprocess import normalize
+    from mnist_edge.train.drawn import iter_drawn
+
+    drawn = [(normalize(image), label) for image, label, _ in iter_drawn(x_test, y_test, drawn_count, seed)]
+    images = np.stack([image for image, _ in drawn]) if drawn else np.empty((0, 28, 28, 1), np.float32)
+    figures = {"drawn_test": decision_figures(_predict(model, images), np.array([label for _, label in drawn]), threshold)}
+    neg, kinds = negative_images(tuple(GENERATORS), negatives, x_test, y_test, seed=seed, stream="evaluation")
+    outputs = _predict(model, neg)
+    generators = {name: {"held_out": held_out, "count": int((kinds == name).sum()),
+                         "flagged": flagged(outputs[kinds == name], threshold)}
+                  for name, (held_out, _) in GENERATORS.items()}
+    held_out = np.isin(kinds, [n for n, (h, _) in GENERATORS.items() if h])
+    figures["not_digits"] = {"held_out_flagged": flagged(outputs[held_out], threshold),
+                             "training_generators_flagged": flagged(outputs[~held_out], threshold),
+                             "generators": generators}
+    return figures
