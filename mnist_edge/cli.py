@@ -85,7 +85,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.epochs is not None:
         cfg.epochs = args.epochs
     if args.limit:  # a quick trial measures its not-a-digit report on fewer drawings too (MNIST test stays whole)
-        cfg.drawn_test, cfg.test_negatives = min(cfg.drawn_test, args.limit), min(cfg.test_negatives, args.limit // 10 + 10)
+        cfg.drawn_test = min(cfg.drawn_test, args.limit // 10 + 10)
+        cfg.test_negatives = min(cfg.test_negatives, args.limit // 100 + 10)
     # Keras' live bar on a terminal; one line per epoch in logs and CI.
     model, report = train(mnist, cfg, verbose=1 if sys.stdout.isatty() else 2)
     out = args.out or new_run()  # made only now, so a failed training leaves no empty run behind
@@ -229,8 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "bit-identical weights (default: 0)")
     train.add_argument("--limit", type=positive_int, metavar="N",
                        help="train on the first N of the 60,000 training images, for quick trials; the report "
-                            "still tests on all 10,000 test images, and on at most N drawn test digits and N/10+10 "
-                            "drawings of each non-digit kind (default: all, 2,000 and 300)")
+                            "still tests on all 10,000 test images, and on at most N/10+10 drawn test digits and "
+                            "N/100+10 drawings of each non-digit kind (default: all, 2,000 and 300)")
     train.add_argument("--no-augment", action="store_true",
                        help="train on plain MNIST, without distortions or drawn digits (default: augment)")
     train.add_argument("--out", type=Path, metavar="DIR",

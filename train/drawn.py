@@ -35,6 +35,7 @@ CANVAS_COLOURS = ((0, 0, 0), (255, 255, 255), (31, 119, 180), (220, 20, 60))
 BLOB = 21
 SUPERSAMPLE = 2  # strokes are drawn at 2x and box-reduced: anti-aliased edges like a browser canvas brush
 GROUPS = ("style", "size", "thickness")
+INLINE_ITEMS = 600  # fewer drawings than this (~5 s) are made in this process: starting workers costs as much
 Sample = tuple[np.ndarray, int, dict]
 
 
@@ -171,18 +172,25 @@ def _redraw_chunk(job: tuple[np.ndarray, np.ndarray, int]) -> np.ndarray:
     return out
 
 
-def redraw(digits: np.ndarray, indices: np.ndarray, *, seed: int, workers: int = 2) -> np.ndarray:
-    """Training digits drawn on a canvas and normalized as the API would: float32 N x 28 x 28 x 1, deterministic."""
+def in_processes(work, jobs: list, *, items: int, desc: str, workers: int = 2) -> list:
+    """`work` over `jobs` in spawned processes, with a progress bar; in this process when there are few `items`."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     from tqdm import tqdm
 
-    chunk = 250
-    jobs = [(digits[i : i + chunk], indices[i : i + chunk], seed) for i in range(0, len(digits), chunk)]
+    if items <= INLINE_ITEMS:
+        return [work(job) for job in jobs]
     # spawn, not fork: the parent has TensorFlow's threads running, which a fork would copy mid-flight.
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        parts = list(tqdm(pool.map(_redraw_chunk, jobs), total=len(jobs), desc="drawing", unit="chunk"))
+        return list(tqdm(pool.map(work, jobs), total=len(jobs), desc=desc, unit="chunk"))
+
+
+def redraw(digits: np.ndarray, indices: np.ndarray, *, seed: int, workers: int = 2) -> np.ndarray:
+    """Training digits drawn on a canvas and normalized as the API would: float32 N x 28 x 28 x 1, deterministic."""
+    chunk = 250
+    jobs = [(digits[i : i + chunk], indices[i : i + chunk], seed) for i in range(0, len(digits), chunk)]
+    parts = in_processes(_redraw_chunk, jobs, items=len(digits), desc="drawing", workers=workers)
     return np.concatenate(parts) if parts else np.empty((0, 28, 28, 1), np.float32)
 
 

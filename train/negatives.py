@@ -12,7 +12,17 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from mnist_edge.runtime.errors import MnistEdgeError
-from mnist_edge.train.drawn import CANVAS, HEIGHT_RANGE, MARGIN, STYLES, SUPERSAMPLE, THICKNESS_BUCKETS, draw, paint
+from mnist_edge.train.drawn import (
+    CANVAS,
+    HEIGHT_RANGE,
+    MARGIN,
+    STYLES,
+    SUPERSAMPLE,
+    THICKNESS_BUCKETS,
+    draw,
+    in_processes,
+    paint,
+)
 
 # Letters nobody would read as a digit: no O/o/D (0), I/l/i/j/J/T/r (1, 7), Z/z (2), S/s (5), b/G (6), B (8), g/q/a/y (9),
 # c/C/U/u/L/t/h (pieces of 0, 4, 6).
@@ -247,16 +257,9 @@ def _chunk(job: tuple) -> np.ndarray:
 def negative_images(names: tuple[str, ...], per_generator: int, digits: np.ndarray, labels: np.ndarray, *,
                     seed: int, stream: str, workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """`per_generator` drawings of each generator, normalized as the API would: float32 N x 28 x 28 x 1, and their names."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    from tqdm import tqdm
-
     jobs = [(name, i) for name in names for i in range(per_generator)]
     chunk = 200
     parts = [(jobs[i : i + chunk], digits, labels, seed, stream) for i in range(0, len(jobs), chunk)]
-    # spawn, not fork: a parent with TensorFlow's threads running must not be forked mid-flight.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        images = list(tqdm(pool.map(_chunk, parts), total=len(parts), desc=f"not-digits ({stream})", unit="chunk"))
+    images = in_processes(_chunk, parts, items=len(jobs), desc=f"not-digits ({stream})", workers=workers)
     kinds = np.array([name for name, _ in jobs])
     return (np.concatenate(images) if images else np.empty((0, 28, 28, 1), np.float32)), kinds
