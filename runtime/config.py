@@ -63,24 +63,22 @@ def _port(text: str) -> int:
     return value
 
 
-def _megabytes(text: str) -> int:
+def _positive(text: str, unit: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise ValueError("must be a number of megabytes") from None
-    if not 0 < value < 1e6:
-        raise ValueError("must be more than 0")
-    return int(value * 1024 * 1024)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError("must be a number of seconds") from None
+        raise ValueError(f"must be a number of {unit}") from None
     if not 0 < value < 1e6:
         raise ValueError("must be more than 0")
     return value
+
+
+def _megabytes(text: str) -> int:
+    return int(_positive(text, "megabytes") * 1024 * 1024)
+
+
+def _seconds(text: str) -> float:
+    return _positive(text, "seconds")
 
 
 def _names(values: str | list[str]) -> list[str]:
