@@ -17,51 +17,72 @@ PREVIOUS = ".previous"  # inside the models folder: the set the last publish rep
 COMPANIONS = (REPORT_FILE, CONFUSION_FILE, RELIABILITY_FILE)  # travel with the model they describe
 
 
+FALSE_REJECTION_TARGET = 0.01  # above this, drawn digits wrongly called "not a digit" count against a set
+
+
 @dataclass(frozen=True)
 class Score:
-    """How a model set's served (default) artifact measures: MNIST test accuracy and drawn-digit accuracy."""
+    """How a model set's served (default) artifact measures, each figure at the set's own not-a-digit threshold."""
 
     artifact: str
     test_accuracy: float  # from its manifest: all 10,000 test images, measured by convert
     drawn_accuracy: float  # measured here, on the same seeded drawings for both sets
+    false_rejection: float  # share of those drawings answered is_digit: false
+    held_out_flagged: float  # share of the held-out non-digit generators' drawings answered is_digit: false
 
 
-def score(folder: Path, manifest: dict, drawings: list) -> Score:
-    """Score a set's default artifact, loaded with the backend that serves it, on the given drawings."""
+def score(folder: Path, manifest: dict, drawings: list, not_digits) -> Score:
+    """Score a set's default artifact, loaded with the backend that serves it, on the given drawings and
+    non-digits (normalized N x 28 x 28 x 1)."""
     from mnist_edge.runtime.backends import backend_class
+    from mnist_edge.runtime.registry import digit_threshold
+    from mnist_edge.train.calibrate import flagged
     from mnist_edge.train.drawn import accuracy
 
     name = manifest["default"]
     entry = manifest["artifacts"][name]
+    threshold = digit_threshold(manifest, folder)
     backend = backend_class(entry["format"])(folder / entry["file"])
     backend.load()
-    return Score(name, entry["accuracy"], accuracy(backend.predict, drawings)["accuracy"])
+    drawn = accuracy(backend.predict, drawings, threshold=threshold)
+    return Score(name, entry["accuracy"], drawn["accuracy"], drawn["false_rejection"],
+                 flagged(backend.predict(not_digits), threshold))
 
 
 def shortfalls(candidate: Score, current: Score) -> list[str]:
-    """Where the candidate measures below the current set; empty when it is at least as good on both."""
+    """Where the candidate measures below the current set; empty when it is at least as good on every figure
+    (false rejections count only above the 1 % target)."""
     found = []
     if candidate.test_accuracy < current.test_accuracy:
         found.append(f"MNIST test accuracy {candidate.test_accuracy:.2%} < {current.test_accuracy:.2%}")
     if candidate.drawn_accuracy < current.drawn_accuracy:
         found.append(f"drawn-digit accuracy {candidate.drawn_accuracy:.2%} < {current.drawn_accuracy:.2%}")
+    if candidate.held_out_flagged < current.held_out_flagged:
+        found.append(f"held-out non-digits flagged {candidate.held_out_flagged:.2%} < {current.held_out_flagged:.2%}")
+    if candidate.false_rejection > max(current.false_rejection, FALSE_REJECTION_TARGET):
+        found.append(f"drawn digits rejected {candidate.false_rejection:.2%} > "
+                     f"{max(current.false_rejection, FALSE_REJECTION_TARGET):.2%}")
     return found
 
 
 def publish(run: Path, models_dir: Path, mnist: Mnist, *, count: int, seed: int = 0,
             force: bool = False) -> tuple[Score, Score | None]:
-    """Compare run's set with models_dir's and install it unless it is worse (or `force`); return both scores."""
+    """Compare run's set with models_dir's and install it unless it is worse (or `force`); return both scores.
+    Both are scored on `count` drawn test digits and `count` / 3 drawings of each held-out non-digit generator."""
     from mnist_edge.train.drawn import drawn_set
+    from mnist_edge.train.negatives import HELD_OUT, negative_images
 
     if run.resolve() == models_dir.resolve():
         raise DataError(f"{run} is the models folder itself: name a run folder to publish")
     manifest, _ = checked_set(run)
     drawings = drawn_set(mnist.x_test, mnist.y_test, count, seed)
-    candidate = score(run, manifest, drawings)
+    not_digits, _ = negative_images(HELD_OUT, max(1, count // 3), mnist.x_test, mnist.y_test, seed=seed,
+                                    stream="evaluation")
+    candidate = score(run, manifest, drawings, not_digits)
     current = None
     if (models_dir / MANIFEST_FILE).is_file():
         try:
-            current = score(models_dir, read_manifest(models_dir), drawings)
+            current = score(models_dir, read_manifest(models_dir), drawings, not_digits)
         except MnistEdgeError as exc:  # a broken published set can only be replaced on purpose
             if not force:
                 raise PublishRefusedError(f"cannot measure the published model ({exc.message}); "

@@ -143,10 +143,12 @@ def cmd_publish(args: argparse.Namespace) -> int:
     run = args.run or newest_run(holding=MANIFEST_FILE)
     candidate, current = publish(run, args.models_dir, load_mnist(args.data), force=args.force,
                                  count=args.drawn, seed=args.seed)
-    print(f"{'':<11}{'artifact':<16}{'MNIST test':>11}{f'drawn ({args.drawn})':>13}")
+    print(f"{'':<11}{'artifact':<16}{'MNIST test':>11}{f'drawn ({args.drawn})':>13}{'rejected':>10}"
+          f"{'non-digits flagged':>20}")
     for label, score in (("published", current), ("candidate", candidate)):
         if score:
-            print(f"{label:<11}{score.artifact:<16}{score.test_accuracy:>11.2%}{score.drawn_accuracy:>13.2%}")
+            print(f"{label:<11}{score.artifact:<16}{score.test_accuracy:>11.2%}{score.drawn_accuracy:>13.2%}"
+                  f"{score.false_rejection:>10.2%}{score.held_out_flagged:>20.2%}")
     kept = f" (the replaced set is in {args.models_dir / PREVIOUS}; undo: mnist-edge publish --rollback)"
     print(f"published {run} -> {args.models_dir}" + (kept if current else ""))
     return 0
@@ -224,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
   mnist-edge train --data ~/mnist.npz --arch seed --no-augment --out /tmp/seed""")
     train.add_argument("--data", type=Path, metavar="PATH", help=DATA_HELP)
     train.add_argument("--arch", default="cnn", help="cnn, or seed for the tutorial's network (default: cnn)")
-    train.add_argument("--epochs", type=positive_int, metavar="N", help="passes over the training set (default: 11)")
+    train.add_argument("--epochs", type=positive_int, metavar="N", help="passes over the training set (default: 13)")
     train.add_argument("--seed", type=int, default=0, metavar="N",
                        help="seeds the weights, shuffling, augmentation and drawings: the same seed gives "
                             "bit-identical weights (default: 0)")
@@ -258,10 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("--data", type=Path, metavar="PATH", help=DATA_HELP)
     # 300 drawings tell a broken model from a good one in about ten seconds of drawing.
     pub.add_argument("--drawn", type=positive_int, default=300, metavar="N",
-                     help="canvas drawings of MNIST test digits both models are scored on (default: %(default)s)")
+                     help="canvas drawings of MNIST test digits both models are scored on, with N/3 drawings of "
+                          "each held-out non-digit kind (default: %(default)s)")
     pub.add_argument("--seed", type=int, default=0, metavar="N", help="seed of those drawings (default: 0)")
     pub.add_argument("--force", action="store_true",
-                     help="publish even if the run is worse on MNIST test or drawn accuracy (default: refuse)")
+                     help="publish even if the run is worse on MNIST test or drawn accuracy, false rejections or "
+                          "held-out non-digits flagged (default: refuse)")
     pub.add_argument("--rollback", action="store_true",
                      help="restore the set the last publish replaced, kept in DIR/.previous/ (default: publish RUN)")
 

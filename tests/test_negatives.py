@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from mnist_edge.runtime.preprocess import normalize
-from mnist_edge.train.negatives import GENERATORS, HELD_OUT, TRAINING, glyph, negative, negative_images
+from mnist_edge.runtime.errors import MnistEdgeError
+from mnist_edge.train import negatives
+from mnist_edge.train.negatives import GENERATORS, HELD_OUT, TRAINING, glyph, negative, negative_images, word
 
 
 @pytest.mark.parametrize("name", list(GENERATORS))
@@ -41,3 +45,24 @@ def test_negative_images_are_normalized_model_inputs(mnist):
                                     stream="validation", workers=1)
     assert images.shape == (6, 28, 28, 1) and images.dtype == np.float32
     assert sorted(set(kinds)) == ["faces", "shapes"] and 0 <= images.min() and images.max() <= 1
+
+
+def test_a_font_without_the_letter_draws_no_glyph(monkeypatch):
+    """A glyph the font lacks (its .notdef box) is refused, so the generator draws another, never a box."""
+    monkeypatch.setattr(negatives, "fonts", lambda: ("/usr/share/fonts/truetype/dejavu/DejaVuMathTeXGyre.ttf",))
+    if not Path(negatives.fonts()[0]).is_file():
+        pytest.skip("DejaVu Math TeX Gyre (Debian fonts-dejavu-extra) is not installed")
+    with pytest.raises(MnistEdgeError, match="no ink"):
+        glyph("Ж", np.random.default_rng(0))  # a math font: Greek, no Cyrillic
+    assert glyph("W", np.random.default_rng(0)).max() > 127
+
+
+def test_without_system_fonts_the_letters_stay_latin(monkeypatch):
+    monkeypatch.setattr(negatives, "fonts", lambda: ())
+    assert negatives.alphabet() == negatives.LETTERS
+    assert word(np.random.default_rng(1)).shape == (28, 28)  # Pillow's own font still draws a word
+
+
+def test_words_are_wider_than_tall():
+    ys, xs = np.nonzero(word(np.random.default_rng(2)) > 127)
+    assert np.ptp(xs) > 2 * np.ptp(ys)

@@ -10,7 +10,7 @@ import pytest
 
 from mnist_edge.cli import main
 from mnist_edge.convert import publish as publishing
-from mnist_edge.convert.publish import PREVIOUS, install, publish, rollback
+from mnist_edge.convert.publish import PREVIOUS, Score, install, publish, rollback, shortfalls
 from mnist_edge.runtime.errors import DataError, PublishRefusedError
 from mnist_edge.runtime.manifest import sha256_file
 
@@ -66,6 +66,18 @@ def test_force_publishes_keeps_the_previous_set_and_rollback_toggles(served, wor
     assert manifest_of(served) == manifest_of(worse_run)
 
 
+@pytest.mark.parametrize(("change", "problem"), [
+    ({"held_out_flagged": 0.70}, "held-out non-digits flagged 70.00% < 75.00%"),
+    ({"false_rejection": 0.015}, "drawn digits rejected 1.50% > 1.00%"),
+    ({"false_rejection": 0.009}, None),  # more than the published set's, but within the 1 % target
+    ({"held_out_flagged": 0.80, "false_rejection": 0.0}, None),
+])
+def test_not_a_digit_figures_gate_a_publish(change, problem):
+    current = Score("tflite-int8", 0.995, 0.99, 0.005, 0.75)
+    candidate = Score(**{**current.__dict__, **change})
+    assert shortfalls(candidate, current) == ([problem] if problem else [])
+
+
 def test_better_run_is_published_without_force(served, worse_run, mnist, tmp_path):
     install(worse_run, served)  # the served set is now the weak one
     better = Path(shutil.copytree(served / PREVIOUS, tmp_path / "better"))
@@ -119,7 +131,7 @@ def test_publish_command_refuses_then_forces_then_rolls_back(served, worse_run, 
     assert err.startswith("mnist-edge: error:") and "\n" not in err and "--force" in err
     assert main([*base, "--force"]) == 0
     out = capsys.readouterr().out
-    assert "published" in out and "candidate" in out and "--rollback" in out
+    assert "published" in out and "candidate" in out and "--rollback" in out and "non-digits flagged" in out
     assert manifest_of(served) == manifest_of(worse_run)
     assert main(["publish", "--rollback", "--models-dir", str(served)]) == 0
     assert "rolled back" in capsys.readouterr().out

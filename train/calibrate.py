@@ -7,7 +7,7 @@ import numpy as np
 from mnist_edge.runtime.answers import split
 
 TEMPERATURES = np.exp(np.linspace(np.log(0.5), np.log(4.0), 61))  # a grid fine enough: NLL is flat near its minimum
-FALSE_REJECTION = 0.008  # of validation drawings; the target is 1 % on drawings never seen, so leave a margin
+FALSE_REJECTION = 0.005  # of validation drawings; the target is 1 % on drawings never seen (test writers are harder)
 BINS = 15  # reliability-diagram bins of equal width
 
 
@@ -18,7 +18,7 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature that minimizes the negative log-likelihood of the labels (0-10) on a validation set."""
+    """The temperature that minimizes the negative log-likelihood of the labels (column indices) on a validation set."""
     rows = np.arange(len(labels))
 
     def nll(t: float) -> float:

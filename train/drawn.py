@@ -213,12 +213,18 @@ def summarize(results: Sequence[tuple[dict, bool]]) -> dict:
     return summary
 
 
-def accuracy(predict: Callable[[np.ndarray], np.ndarray], samples: Sequence[Sample]) -> dict:
-    """Accuracy of a backend's predict on drawn samples through `preprocess`, in process (no HTTP)."""
+def accuracy(predict: Callable[[np.ndarray], np.ndarray], samples: Sequence[Sample], *,
+             threshold: float | None = None) -> dict:
+    """Accuracy of a backend's predict on drawn samples through `preprocess`, in process (no HTTP); with a
+    not-a-digit threshold, also the share of them answered is_digit: false ("false_rejection")."""
     batch = np.concatenate([preprocess(image) for image, _, _ in samples])
     labels = np.array([label for _, label, _ in samples])
-    correct = split(predict(batch))[0].argmax(axis=1) == labels  # the digit read, as the API's `digit`
-    return summarize([(conditions, bool(c)) for (_, _, conditions), c in zip(samples, correct)])
+    probabilities, digit_score = split(predict(batch))
+    correct = probabilities.argmax(axis=1) == labels  # the digit read, as the API's `digit`
+    summary = summarize([(conditions, bool(c)) for (_, _, conditions), c in zip(samples, correct)])
+    if threshold is not None:
+        summary["false_rejection"] = float((digit_score < threshold).mean())
+    return summary
 
 
 def _post(url: str, png: bytes, token: str | None) -> dict:

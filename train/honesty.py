@@ -16,19 +16,18 @@ def _predict(model, images: np.ndarray) -> np.ndarray:
 
 
 def calibrate(model, val_x: np.ndarray, val_y: np.ndarray, first_index: int, *, seed: int, negatives: int) -> dict:
-    """Fit and fold the temperature, then choose the threshold, on the validation digits (drawn and plain) and
-    the training generators' validation stream; returns what was chosen and what it gave there."""
+    """Fit and fold the temperature, then choose the threshold, on the validation digits, drawn; measure the
+    threshold on the training generators' validation stream too; returns what was chosen and what it gave."""
     import keras
 
-    from mnist_edge.runtime.preprocess import scale_pixels
     from mnist_edge.train.models import LOGITS_NAME
 
     drawn = redraw(val_x, np.arange(first_index, first_index + len(val_x)), seed=seed)
     neg, _ = negative_images(TRAINING, negatives, val_x, val_y, seed=seed, stream="validation")
-    images = np.concatenate([drawn, scale_pixels(val_x), neg])
-    labels = np.concatenate([val_y, val_y, np.full(len(neg), NOT_A_DIGIT)]).astype(np.int64)
-    logits = keras.Model(model.inputs, model.get_layer(LOGITS_NAME).output).predict(images, batch_size=1000, verbose=0)
-    temperature = fit_temperature(logits, labels)
+    # The temperature sets the ten digit probabilities the API answers (a softmax of the ten digit logits: the
+    # renormalization drops the eleventh), so it is fitted on them, for what the canvas sends: drawn digits.
+    logits = keras.Model(model.inputs, model.get_layer(LOGITS_NAME).output).predict(drawn, batch_size=1000, verbose=0)
+    temperature = fit_temperature(logits[:, :NOT_A_DIGIT], val_y.astype(np.int64))
     fold_temperature(model, temperature)
     drawn_outputs = _predict(model, drawn)
     threshold = choose_threshold(split(drawn_outputs)[1])

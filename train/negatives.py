@@ -1,4 +1,4 @@
-"""Drawings that are not digits (letters, symbols, scribbles, shapes, faces, fragments, pairs, specks), drawn on a
+"""Drawings that are not digits (letters, words, symbols, scribbles, shapes, rings, faces, fragments, pairs, specks), drawn on a
 280 x 280 canvas the way `drawn.py` draws digits, for training and measuring the model's not-a-digit class."""
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ from mnist_edge.train.drawn import (
 # Letters nobody would read as a digit: no O/o/D (0), I/l/i/j/J/T/r (1, 7), Z/z (2), S/s (5), b/G (6), B (8), g/q/a/y (9),
 # c/C/U/u/L/t/h (pieces of 0, 4, 6).
 LETTERS = "AEFHKMNPRVWXYdefkmnpvwx"
+# Greek and Cyrillic ones on the same rule (no θ/Φ/Ю (0), β (8), ξ/З (3), б/Ь (6), Ч (4), α/γ (9), Γ (7)); only where a system
+# font draws them, as Pillow's own font is Latin only.
+MORE_LETTERS = "ηλμπψωΔΛΠΣΨΩЖЩШЯДИЛЦжилшщяд"
 SYMBOLS = "@#%&?+=*$<>^~£€"
 ELONGATED = 12.0  # variance ratio of a piece's ink along / across it above which the piece is a bar
 FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
@@ -45,14 +48,29 @@ def _font(path: str | None) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, 96) if path else ImageFont.load_default(96)
 
 
+def alphabet() -> str:
+    """The letters the letter generators draw from: Latin, plus Greek and Cyrillic where system fonts have them."""
+    return LETTERS + (MORE_LETTERS if fonts() else "")
+
+
+def _ink(char: str, font: ImageFont.FreeTypeFont) -> Image.Image:
+    layer = Image.new("L", (160, 160), 0)
+    ImageDraw.Draw(layer).text((20, 10), char, fill=255, font=font)
+    return layer
+
+
+@functools.cache
+def _missing(path: str | None) -> bytes:
+    return _ink("\uffff", _font(path)).tobytes()  # a noncharacter: what the font draws for a glyph it lacks
+
+
 def glyph(char: str, rng: np.random.Generator) -> np.ndarray:
     """One character in a random system font, fitted MNIST-style into a 20 x 20 box on 28 x 28 uint8."""
     choices = fonts() or (None,)
-    font = _font(choices[rng.integers(len(choices))])
-    layer = Image.new("L", (160, 160), 0)
-    ImageDraw.Draw(layer).text((20, 10), char, fill=255, font=font)
+    path = choices[rng.integers(len(choices))]
+    layer = _ink(char, _font(path))
     box = layer.getbbox()
-    if box is None:
+    if box is None or layer.tobytes() == _missing(path):
         raise MnistEdgeError(f"no ink for {char!r}")
     crop = layer.crop(box)
     scale = 20 / max(crop.size)
@@ -145,11 +163,35 @@ SHAPES: dict[str, Callable[[np.random.Generator], Paths]] = {
 
 
 def shape(rng: np.random.Generator) -> Paths:
-    """A geometric shape (no circles: a circle is a 0), turned and stretched a little."""
+    """A geometric shape (never a bare circle: that is a 0), turned and stretched a little."""
     paths = SHAPES[str(rng.choice(list(SHAPES)))](rng)
     angle, stretch = rng.uniform(-0.35, 0.35), rng.uniform(0.75, 1.33)
     c, s = math.cos(angle), math.sin(angle)
     return [[(x * c - y * s, (x * s + y * c) * stretch) for x, y in p] for p in paths]
+
+
+def ring(rng: np.random.Generator) -> Paths:
+    """A circle with something inside or around it, so that "round" alone never means 0: a target, a sun, a
+    circled cross, a circled shape or a circle holding a few marks."""
+    rim = _circle(0.5, 0.5, 0.5)
+    kind = rng.integers(5)
+    if kind == 0:
+        return [rim, _circle(0.5, 0.5, rng.uniform(0.1, 0.25))]  # one inner circle: two would close into a bold 0
+    if kind == 1:
+        rays = int(rng.integers(6, 13))
+        t = np.linspace(0, 2 * math.pi, rays, endpoint=False) + rng.uniform(0, math.pi)
+        return [_circle(0.5, 0.5, 0.25)] + [[(0.5 + 0.33 * math.cos(a), 0.5 + 0.33 * math.sin(a)),
+                                             (0.5 + 0.5 * math.cos(a), 0.5 + 0.5 * math.sin(a))] for a in t]
+    if kind == 2:
+        cross = SHAPES[str(rng.choice(["plus", "cross"]))](rng)
+        return [rim] + [[(0.15 + 0.7 * x, 0.15 + 0.7 * y) for x, y in p] for p in cross]
+    if kind == 3:
+        inner = SHAPES[str(rng.choice(["square", "triangle", "star", "diamond"]))](rng)
+        every = np.concatenate([np.asarray(p, float) for p in inner])
+        low, span = every.min(axis=0), np.ptp(every, axis=0).max()
+        return [rim] + [[(0.3 + 0.4 * (x - low[0]) / span, 0.3 + 0.4 * (y - low[1]) / span) for x, y in p] for p in inner]
+    marks = rng.uniform(0.25, 0.75, (int(rng.integers(2, 6)), 2))
+    return [rim] + [[tuple(m), tuple(m + rng.normal(0, 0.04, 2))] for m in marks]
 
 
 def face(rng: np.random.Generator) -> Paths:
@@ -194,19 +236,31 @@ def fragment(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -
     return digit
 
 
+def _row(images: list[np.ndarray], overlap: int) -> np.ndarray:
+    """28 x 28 images side by side, each overlapping the last by `overlap` columns, shrunk to fit 28 x 28."""
+    step = 28 - overlap
+    wide = np.zeros((28, step * (len(images) - 1) + 28), dtype=np.uint8)
+    for i, image in enumerate(images):
+        wide[:, i * step : i * step + 28] = np.maximum(wide[:, i * step : i * step + 28], image)
+    out = Image.new("L", (28, 28), 0)
+    small = Image.fromarray(wide).resize((28, round(28 * 28 / wide.shape[1])), Image.Resampling.LANCZOS)
+    out.paste(small, (0, (28 - small.height) // 2))
+    return np.asarray(out)
+
+
 def pair(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Two different digits side by side, touching or overlapping by up to a third: a number, not a digit."""
     first = int(rng.integers(len(digits)))
     others = np.flatnonzero(labels != labels[first])
     second = int(others[rng.integers(len(others))])
-    overlap = int(rng.integers(0, 8))
-    wide = np.zeros((28, 56 - overlap), dtype=np.uint8)
-    wide[:, :28] = digits[first]
-    wide[:, 28 - overlap :] = np.maximum(wide[:, 28 - overlap :], digits[second])
-    out = Image.new("L", (28, 28), 0)
-    small = Image.fromarray(wide).resize((28, round(28 * 28 / wide.shape[1])), Image.Resampling.LANCZOS)
-    out.paste(small, (0, (28 - small.height) // 2))
-    return np.asarray(out)
+    return _row([digits[first], digits[second]], int(rng.integers(0, 8)))
+
+
+def word(rng: np.random.Generator) -> np.ndarray:
+    """Two or three letters written in a row, as initials or a short word."""
+    letters = alphabet()
+    chars = [str(rng.choice(list(letters))) for _ in range(int(rng.integers(2, 4)))]
+    return _row([glyph(c, rng) for c in chars], int(rng.integers(0, 10)))
 
 
 def _from_glyph(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -215,7 +269,7 @@ def _from_glyph(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 # name -> (is it kept out of training, how one sample is made from (digits, labels, rng)).
 GENERATORS: dict[str, tuple[bool, Callable[[np.ndarray, np.ndarray, np.random.Generator], np.ndarray]]] = {
-    "letters": (False, lambda d, l, rng: _from_glyph(glyph(str(rng.choice(list(LETTERS))), rng), rng)),
+    "letters": (False, lambda d, l, rng: _from_glyph(glyph(str(rng.choice(list(alphabet()))), rng), rng)),
     "scribbles": (False, lambda d, l, rng: render(scribble(rng), rng)),
     "shapes": (False, lambda d, l, rng: render(shape(rng), rng)),
     "fragments": (False, lambda d, l, rng: _from_glyph(fragment(d, l, rng), rng)),
@@ -223,6 +277,8 @@ GENERATORS: dict[str, tuple[bool, Callable[[np.ndarray, np.ndarray, np.random.Ge
     "symbols": (True, lambda d, l, rng: _from_glyph(glyph(str(rng.choice(list(SYMBOLS))), rng), rng)),
     "faces": (True, lambda d, l, rng: render(face(rng), rng)),
     "pairs": (True, lambda d, l, rng: _from_glyph(pair(d, l, rng), rng)),
+    "rings": (False, lambda d, l, rng: render(ring(rng), rng)),
+    "words": (False, lambda d, l, rng: _from_glyph(word(rng), rng)),
 }
 TRAINING = tuple(name for name, (held_out, _) in GENERATORS.items() if not held_out)
 HELD_OUT = tuple(name for name, (held_out, _) in GENERATORS.items() if held_out)
