@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=LazyParser)
 
     train = _command(sub, "train", cmd_train, extra="train", examples="""\
-  mnist-edge train --data ../shared/data/mnist                       # the shipped recipe, ~35 min on 2 slow cores
+  mnist-edge train --data ../shared/data/mnist                       # the shipped recipe, ~13 min on 2 slow cores
   mnist-edge train --data ../shared/data/mnist --epochs 1 --limit 2000 --seed 3   # a quick trial
   mnist-edge train --data ~/mnist.npz --arch seed --no-augment --out /tmp/seed""")
     train.add_argument("--data", type=Path, metavar="PATH", help=DATA_HELP)

@@ -11,6 +11,7 @@ from mnist_edge.runtime.answers import split
 from mnist_edge.runtime.backends import backend_class
 from mnist_edge.runtime.manifest import read_manifest, sha256_file
 from mnist_edge.runtime.preprocess import scale_pixels
+from mnist_edge.train.fit import TrainConfig, not_digits_per_generator
 from mnist_edge.train.negatives import TRAINING
 
 REQUIRED = ("keras", "tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8", "onnx-fp32", "onnx-int8")
@@ -23,7 +24,7 @@ def test_every_format_is_shipped():
     assert MANIFEST["default"] in MANIFEST["artifacts"]
     # The full training set at default settings: 55,000 digits (5,000 held back to calibrate), 15 % as many non-digits
     # shared by the training generators.
-    not_digits = len(TRAINING) * round(55000 * 0.15 / len(TRAINING))
+    not_digits = len(TRAINING) * not_digits_per_generator(55000, TrainConfig())
     assert MANIFEST["training"]["train_images"] == 55000 + not_digits and MANIFEST["training"]["config"]["limit"] is None
     assert MANIFEST["conversion"]["test_images"] == 10000
 

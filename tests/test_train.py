@@ -7,6 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from mnist_edge.train.fit import TrainConfig, not_digits_per_generator
+from mnist_edge.train.negatives import TRAINING
+
+
 def test_seed_architecture_is_the_tutorial_network():
     from keras import layers
 
@@ -76,8 +80,10 @@ def test_training_report_and_files(tiny_models):
     assert matrix.shape == (10, 10) and matrix.sum() == 10000
     assert np.trace(matrix) == 10000 - test["errors"]
     assert set(test["per_class_accuracy"]) == {str(d) for d in range(10)}
-    # 3,600 digits (the last 400 are held back to calibrate) and 15 % as many non-digits.
-    assert report["config"]["arch"] == "cnn" and report["train_images"] == 3600 + 5 * 108
+    # 3,600 digits (the last 400 are held back to calibrate) and 15 % as many non-digits (540, give or take rounding).
+    not_digits = len(TRAINING) * not_digits_per_generator(3600, TrainConfig())
+    assert abs(not_digits - 540) < len(TRAINING)
+    assert report["config"]["arch"] == "cnn" and report["train_images"] == 3600 + not_digits
     assert report["versions"]["tensorflow"]
     decision = report["not_a_digit"]
     assert 0 < decision["threshold"] < 1 and 0.5 <= decision["temperature"] <= 4

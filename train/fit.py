@@ -34,7 +34,7 @@ class TrainConfig:
     """Everything that decides the trained weights; recorded in the manifest."""
 
     arch: str = "cnn"
-    epochs: int = 13  # ~45 s each on a quiet 2-core AMD EPYC without AVX-512
+    epochs: int = 13  # 40-43 s each on a quiet 2-core AMD EPYC without AVX-512 (~80 s when the host is busy)
     batch_size: int = 128
     learning_rate: float = 3e-3  # peak of the warm-up + cosine schedule; BN tolerates it
     seed: int = 0
@@ -63,6 +63,13 @@ def training_images(x: np.ndarray, cfg: TrainConfig) -> np.ndarray:
         pick = np.sort(np.random.default_rng(cfg.seed).choice(len(x), size=count, replace=False))
         images[pick] = redraw(x[pick], pick, seed=cfg.seed)
     return images
+
+
+def not_digits_per_generator(digits: int, cfg: TrainConfig) -> int:
+    """Not-a-digit drawings each training generator adds to a training set of `digits` digits."""
+    from mnist_edge.train.negatives import TRAINING
+
+    return round(digits * cfg.not_digits / len(TRAINING))
 
 
 def _dataset(images: np.ndarray, y: np.ndarray, cfg: TrainConfig):
@@ -126,8 +133,7 @@ def train(mnist: Mnist, cfg: TrainConfig, *, verbose: int = 1):
     x, y, val_x, val_y = _split(mnist, cfg)
     model = build_model(cfg.arch)
     started = time.perf_counter()
-    per_generator = round(len(x) * cfg.not_digits / len(TRAINING))
-    negatives, _ = negative_images(TRAINING, per_generator, x, y, seed=cfg.seed, stream="train")
+    negatives, _ = negative_images(TRAINING, not_digits_per_generator(len(x), cfg), x, y, seed=cfg.seed, stream="train")
     images = np.concatenate([training_images(x, cfg), negatives])
     labels = np.concatenate([y, np.full(len(negatives), NOT_A_DIGIT, dtype=y.dtype)])
     steps = -(-len(images) // cfg.batch_size)
