@@ -16,8 +16,6 @@ from mnist_edge.train.report import CONFUSION_FILE, RELIABILITY_FILE, REPORT_FIL
 
 PREVIOUS = ".previous"  # inside the models folder: the set the last publish replaced, for --rollback
 COMPANIONS = (REPORT_FILE, CONFUSION_FILE, RELIABILITY_FILE)  # travel with the model they describe
-
-
 FALSE_REJECTION_TARGET = 0.01  # drawn digits wrongly called "not a digit"; above it (and its noise) a set is worse
 
 

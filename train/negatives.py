@@ -1,5 +1,6 @@
-"""Drawings that are not digits (letters, words, symbols, scribbles, shapes, rings, faces, fragments, pairs, specks), drawn on a
-280 x 280 canvas the way `drawn.py` draws digits, for training and measuring the model's not-a-digit class."""
+"""Drawings that are not digits (letters, words, symbols, scribbles, shapes, rings, faces, fragments, pairs,
+specks), drawn on a 280 x 280 canvas the way `drawn.py` draws digits, for training and measuring the model's
+not-a-digit class."""
 
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ from mnist_edge.train.drawn import (
 # Letters nobody would read as a digit: no O/o/D (0), I/l/i/j/J/T/r (1, 7), Z/z (2), S/s (5), b/G (6), B (8), g/q/a/y (9),
 # c/C/U/u/L/t/h (pieces of 0, 4, 6).
 LETTERS = "AEFHKMNPRVWXYdefkmnpvwx"
-# Greek and Cyrillic ones on the same rule (no θ/Φ/Ю (0), β (8), ξ/З (3), б/Ь (6), Ч (4), α/γ (9), Γ (7)); only where a system
-# font draws them, as Pillow's own font is Latin only.
+# Greek and Cyrillic ones on the same rule (no θ/Φ/Ю (0), β (8), ξ/З (3), б/Ь (6), Ч (4), α/γ (9), Γ (7)); only
+# where a system font draws them, as Pillow's own font is Latin only.
 MORE_LETTERS = "ηλμπψωΔΛΠΣΨΩЖЩШЯДИЛЦжилшщяд"
 SYMBOLS = "@#%&?+=*$<>^~£€"
 ELONGATED = 12.0  # variance ratio of a piece's ink along / across it above which the piece is a bar
