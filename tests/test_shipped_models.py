@@ -45,8 +45,8 @@ def test_accuracy_remeasured_from_the_file(shipped_models, mnist, name):
     probabilities = split(predict_all(backend, scale_pixels(mnist.x_test)))[0]
     accuracy = float((probabilities.argmax(1) == mnist.y_test).mean())
     assert accuracy == pytest.approx(entry["accuracy"], abs=2e-4)
-    # The floor under the shipped set (99.47-99.50 %); the eleven-class model is below the ten-class one's 99.6 %.
-    assert accuracy >= 0.994
+    # The floor under the shipped set (99.50-99.55 %); the eleven-class model is below the ten-class one's 99.6 %.
+    assert accuracy >= 0.995
 
 
 def test_int8_models_fit_the_budget():
