@@ -16,10 +16,13 @@ from tqdm import tqdm
 from mnist_edge.convert.formats import FORMATS, KERAS_FILE, Format
 from mnist_edge.convert.manifest import SCHEMA_VERSION, artifact_entry, write_manifest
 from mnist_edge.convert.verify import check, compare, predict_all
+from mnist_edge.runtime.answers import split
 from mnist_edge.runtime.backends import backend_class
 from mnist_edge.runtime.errors import ConversionError, DataError
 from mnist_edge.runtime.preprocess import scale_pixels
+from mnist_edge.train.calibrate import choose_threshold
 from mnist_edge.train.data import Mnist
+from mnist_edge.train.fit import TrainConfig, validation_drawings
 from mnist_edge.train.report import REPORT_FILE
 
 DEFAULT_MODEL = "tflite-int8"  # smallest and fastest on a Pi's CPU; served unless told otherwise
@@ -45,19 +48,25 @@ def _calibration(mnist: Mnist) -> np.ndarray:
     return scale_pixels(mnist.x_train[np.sort(pick)])
 
 
-def _measure(fmt: Format, path: Path, images: np.ndarray, labels: np.ndarray, reference: np.ndarray, threshold: float):
+def _measure(fmt: Format, path: Path, gate: tuple[np.ndarray, np.ndarray], drawn: np.ndarray,
+             reference: tuple[np.ndarray, float]):
+    """The artifact's own not-a-digit threshold, chosen on the held-back drawn digits as training chose Keras'
+    (quantization moves digit scores near it), and how it compares with Keras on the gate images."""
     backend = backend_class(fmt.format)(path)
     backend.load()
-    return compare(predict_all(backend, images), labels, reference, threshold), backend.tensors()
+    threshold = choose_threshold(split(predict_all(backend, drawn))[1])
+    metrics = compare(predict_all(backend, gate[0]), gate[1], reference, threshold=threshold)
+    return {"threshold": threshold, **metrics}, backend.tensors()  # unrounded: rounding up rejects one more
 
 
 def _decision(training: dict, run: Path) -> dict:
     """The not-a-digit threshold and what training measured of it; a run without one cannot be served."""
     decision = training.get("not_a_digit") or {}
-    if not isinstance(decision.get("threshold"), float):
-        raise DataError(f"{run / REPORT_FILE} has no not_a_digit threshold: train the model again with this version")
-    return {key: decision[key] for key in ("threshold", "temperature", "validation", "drawn_test", "not_digits")
-            if key in decision}
+    if not isinstance(decision.get("threshold"), float) or not isinstance(decision.get("held_back_sha256"), str):
+        raise DataError(f"{run / REPORT_FILE} has no not_a_digit threshold and held-back digits' sha256: train the "
+                        "model again with this version")
+    return {key: decision[key] for key in ("threshold", "temperature", "held_back_sha256", "validation",
+                                           "drawn_test", "not_digits") if key in decision}
 
 
 def _gate_images(mnist: Mnist, not_digits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -79,14 +88,17 @@ def convert(run: Path, mnist: Mnist, *, triton: Path | None = None, not_digits: 
         raise DataError(f"no {KERAS_FILE} in {run}: run `mnist-edge train` first")
     training = json.loads((run / REPORT_FILE).read_text()) if (run / REPORT_FILE).is_file() else {}
     decision = _decision(training, run)
-    threshold = decision["threshold"]
     model = keras.models.load_model(keras_path, compile=False)
     (images, labels), calibration = _gate_images(mnist, not_digits), _calibration(mnist)
+    drawn, digest = validation_drawings(mnist, TrainConfig.from_report(training.get("config", {})))
+    if digest != decision["held_back_sha256"]:  # thresholds chosen on other digits, some of them fitted on
+        raise DataError(f"the training digits this data holds back are not the ones {run} held back: convert with "
+                        "the data it was trained on")
 
     keras_backend = backend_class("keras")(keras_path)
     keras_backend.load()
-    reference = predict_all(keras_backend, images)
-    reference_accuracy = compare(reference, labels, reference, threshold)["accuracy"]
+    reference = (predict_all(keras_backend, images), decision["threshold"])
+    reference_accuracy = compare(reference[0], labels, reference)["accuracy"]
 
     entries: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(dir=run, prefix=".convert-") as tmp:
@@ -106,7 +118,7 @@ def convert(run: Path, mnist: Mnist, *, triton: Path | None = None, not_digits: 
                 except Exception as exc:  # noqa: BLE001 - converters raise anything; name the artifact
                     raise ConversionError(f"{fmt.name}: conversion failed: {type(exc).__name__}: {exc}") from exc
             seconds = time.perf_counter() - started
-            metrics, tensors = _measure(fmt, path, images, labels, reference, threshold)
+            metrics, tensors = _measure(fmt, path, (images, labels), drawn, reference)
             check(fmt, metrics, reference_accuracy)
             staged[fmt.name] = path
             entries[fmt.name] = artifact_entry(fmt, path, tensors, metrics, seconds)

@@ -21,7 +21,7 @@ FALSE_REJECTION_TARGET = 0.01  # drawn digits wrongly called "not a digit"; abov
 
 @dataclass(frozen=True)
 class Score:
-    """How a model set's served (default) artifact measures, each figure at the set's own not-a-digit threshold."""
+    """How a model set's served (default) artifact measures, each figure at that artifact's not-a-digit threshold."""
 
     artifact: str
     test_accuracy: float  # from its manifest: all 10,000 test images, measured by convert
@@ -35,14 +35,14 @@ def score(folder: Path, manifest: dict, drawings: list, not_digits) -> Score:
     """Score a set's default artifact, loaded with the backend that serves it, on the given drawings and
     non-digits (normalized N x 28 x 28 x 1)."""
     from mnist_edge.runtime.backends import backend_class
-    from mnist_edge.runtime.registry import digit_threshold
+    from mnist_edge.runtime.registry import digit_threshold, model_path
     from mnist_edge.train.calibrate import flagged
     from mnist_edge.train.drawn import accuracy
 
     name = manifest["default"]
     entry = manifest["artifacts"][name]
-    threshold = digit_threshold(manifest, folder)
-    backend = backend_class(entry["format"])(folder / entry["file"])
+    threshold = digit_threshold(entry)
+    backend = backend_class(entry["format"])(model_path(folder, entry["file"]))
     backend.load()
     drawn = accuracy(backend.predict, drawings, threshold=threshold)
     return Score(name, entry["accuracy"], drawn["accuracy"], drawn["false_rejection"],

@@ -50,7 +50,8 @@ def with_answer_outputs(onnx_model: bytes) -> bytes:
 
 
 def config_pbtxt(entry: dict) -> str:
-    """The config.pbtxt of one ONNX artifact, with the outputs `with_answer_outputs` gives it."""
+    """The config.pbtxt of one ONNX artifact, with the outputs `with_answer_outputs` gives it and, as a model
+    parameter for clients to read, its not-a-digit threshold."""
     from mnist_edge.runtime.answers import OUTPUTS
 
     inputs = ",\n".join(_tensor(t) for t in entry["inputs"])
@@ -63,6 +64,7 @@ def config_pbtxt(entry: dict) -> str:
         f"output [\n{outputs}\n]\n"
         "dynamic_batching { }\n"
         'instance_group [ { kind: KIND_AUTO } ]\n'
+        f'parameters {{ key: "digit_threshold" value {{ string_value: "{entry["threshold"]}" }} }}\n'
     )
 
 

@@ -17,20 +17,24 @@ def predict_all(backend: Backend, images: np.ndarray) -> np.ndarray:
     return np.concatenate([backend.predict(images[i : i + EVAL_BATCH]) for i in range(0, len(images), EVAL_BATCH)])
 
 
-def compare(outputs: np.ndarray, labels: np.ndarray, reference: np.ndarray, threshold: float) -> dict:
+def compare(outputs: np.ndarray, labels: np.ndarray, reference: tuple[np.ndarray, float], *,
+            threshold: float | None = None) -> dict:
     """Accuracy, top-1 and is-digit agreement with the reference, and the largest output difference.
 
-    `outputs` and `reference` are N x 11 model outputs; the first len(labels) rows are labelled test digits and
-    the rest are drawings that are not digits, where only the is-digit decision is compared.
+    `outputs` and the reference's are N x 11 model outputs, each read at its own not-a-digit threshold (the
+    reference's when `threshold` is None); the first len(labels) rows are labelled test digits and the rest are
+    drawings that are not digits, where only the is-digit decision is compared.
     """
-    found, expected = answers(outputs, threshold), answers(reference, threshold)
+    reference_outputs, reference_threshold = reference
+    found = answers(outputs, reference_threshold if threshold is None else threshold)
+    expected = answers(reference_outputs, reference_threshold)
     digits = len(labels)
     predicted = found.digits[:digits]
     return {
         "accuracy": round(float((predicted == labels).mean()), 5),
         "agreement": round(float((predicted == expected.digits[:digits]).mean()), 5),
         "is_digit_agreement": round(float((found.is_digit == expected.is_digit).mean()), 5),
-        "max_abs_diff": round(float(np.abs(outputs - reference).max()), 6),
+        "max_abs_diff": round(float(np.abs(outputs - reference_outputs).max()), 6),
     }
 
 

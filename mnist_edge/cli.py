@@ -118,10 +118,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from mnist_edge.convert.pipeline import convert
 
     manifest = convert(run, mnist, triton=args.triton)
-    print(f"{'artifact':<16}{'size':>10}{'accuracy':>10}{'agree':>9}{'is-digit':>10}{'max|dp|':>10}")
+    print(f"{'artifact':<16}{'size':>10}{'accuracy':>10}{'agree':>9}{'is-digit':>10}{'max|dp|':>10}{'threshold':>11}")
     for name, entry in manifest["artifacts"].items():
-        print(f"{name:<16}{entry['size_bytes'] / 1024:>8.1f}KB{entry['accuracy']:>10.2%}"
-              f"{entry['agreement']:>9.2%}{entry['is_digit_agreement']:>10.2%}{entry['max_abs_diff']:>10.4f}")
+        print(f"{name:<16}{entry['size_bytes'] / 1024:>8.1f}KB{entry['accuracy']:>10.2%}{entry['agreement']:>9.2%}"
+              f"{entry['is_digit_agreement']:>10.2%}{entry['max_abs_diff']:>10.4f}{entry['threshold']:>11.4f}")
     if args.triton:
         print(f"Triton/KServe repository -> {args.triton}")
     print(f"run folder: {run} (next: mnist-edge publish {run})")

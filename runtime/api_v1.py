@@ -165,7 +165,7 @@ def run_model(slot: ModelSlot, batch: np.ndarray) -> tuple[Answers, float]:
     outputs = slot.backend.predict(batch)
     seconds = time.perf_counter() - started
     state().metrics.inference(slot.name, seconds)
-    return answers(outputs, state().registry.threshold), _ms(seconds)
+    return answers(outputs, slot.threshold), _ms(seconds)
 
 
 def result(found: Answers, index: int) -> dict:
@@ -237,8 +237,9 @@ def models() -> dict:
         described.append({
             "name": name, "format": entry.get("format"), "precision": entry.get("precision"),
             "file": entry.get("file"), "size_bytes": entry.get("size_bytes"), "sha256": entry.get("sha256"),
-            "accuracy": entry.get("accuracy"), "loaded": slot.loaded, "error": slot.error,
+            "accuracy": entry.get("accuracy"), "digit_threshold": entry.get("threshold"),
+            "loaded": slot.loaded, "error": slot.error,
             "default": name == registry.default, "providers": info.get("providers"),
             "inputs": info.get("inputs", entry.get("inputs", [])), "outputs": info.get("outputs", entry.get("outputs", [])),
         })
-    return {"default": registry.default, "not_a_digit": {"threshold": registry.threshold}, "models": described}
+    return {"default": registry.default, "models": described}

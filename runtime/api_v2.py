@@ -20,7 +20,8 @@ bp = Blueprint("v2", __name__, url_prefix="/v2")
 # Triton's platform names where one exists; the rest follow its <runtime>_<format> pattern.
 PLATFORMS = {"onnx": "onnxruntime_onnx", "tflite": "litert_tflite", "keras": "tensorflow_keras"}
 INPUT = {"name": "image", "datatype": "FP32", "shape": [-1, 28, 28, 1]}  # UINT8 [-1, 28, 28] is taken too
-# The ten digit probabilities, and the digit score beside them: below the threshold in /v1/models it is no digit.
+# The ten digit probabilities, and the digit score beside them: below the model's digit_threshold in /v1/models it
+# is no digit.
 OUTPUTS = tuple({"name": o["name"], "datatype": "FP32", "shape": o["shape"]} for o in answers.OUTPUTS)
 OUTPUT_NAMES = tuple(o["name"] for o in OUTPUTS)
 IMAGE_SHAPES = ([28, 28], [28, 28, 1])

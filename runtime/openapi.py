@@ -59,7 +59,8 @@ PREDICTION = {"digit": {"type": "integer", "minimum": 0, "maximum": 9},
               "probabilities": {"type": "array", "items": NUM, "minItems": 10, "maxItems": 10,
                                 "description": "the ten digits' probabilities, as if the drawing is a digit"},
               "is_digit": {**BOOL, "description": "false when the drawing is not a digit (digit_score below the "
-                                                  "threshold in /v1/models); digit and probabilities stay"},
+                                                  "model's digit_threshold in /v1/models); digit and "
+                                                  "probabilities stay"},
               "digit_score": {"type": "number", "minimum": 0, "maximum": 1,
                               "description": "the model's probability that the drawing is a digit at all"}}
 PREDICTION_KEYS = ["digit", "confidence", "probabilities", "is_digit", "digit_score"]
@@ -137,14 +138,14 @@ SCHEMAS = {
                                 ["backend", "format", "precision", *PREDICTION_KEYS, "inference_ms"],
                                 **MODEL, **PREDICTION, inference_ms=NUM)},
                             timings_ms=_obj(["preprocess", "total"], preprocess=NUM, total=NUM)),
-    "ModelsResponse": _obj(["default", "not_a_digit", "models"], default=NULLABLE_STR, not_a_digit=_obj(
-        ["threshold"], threshold={"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1,
-                                  "description": "a digit_score below this is answered is_digit: false"}),
-        models={"type": "array", "items": _obj(
-        ["name", "format", "precision", "file", "size_bytes", "sha256", "accuracy", "loaded", "error", "default",
-         "providers", "inputs", "outputs"],
+    "ModelsResponse": _obj(["default", "models"], default=NULLABLE_STR, models={"type": "array", "items": _obj(
+        ["name", "format", "precision", "file", "size_bytes", "sha256", "accuracy", "digit_threshold", "loaded",
+         "error", "default", "providers", "inputs", "outputs"],
         name=STR, format=STR, precision=STR, file=STR, size_bytes=INT, sha256=NULLABLE_STR,
         accuracy={"type": ["number", "null"]},
+        digit_threshold={"type": ["number", "null"], "exclusiveMinimum": 0, "exclusiveMaximum": 1,
+                         "description": "this model's digit_score below which it answers is_digit: false, chosen "
+                                        "for it by convert"},
         loaded=BOOL, error=NULLABLE_STR, default=BOOL, providers={"type": ["array", "null"], "items": STR},
         inputs={"type": "array", "items": TENSOR_SPEC}, outputs={"type": "array", "items": TENSOR_SPEC})}),
     "Health": _obj(["status", "version"], status={"const": "ok"}, version=STR),

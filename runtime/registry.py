@@ -12,7 +12,7 @@ from mnist_edge.runtime.answers import split
 from mnist_edge.runtime.backends import Backend, backend_class
 from mnist_edge.runtime.backends.base import INPUT_SHAPE
 from mnist_edge.runtime.backends.onnx import DEFAULT_PROVIDERS, OnnxBackend
-from mnist_edge.runtime.errors import DataError, MnistEdgeError, ModelLoadError, UnknownNameError
+from mnist_edge.runtime.errors import MnistEdgeError, ModelLoadError, UnknownNameError
 from mnist_edge.runtime.manifest import read_manifest, sha256_file
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ class ModelSlot:
     backend: Backend | None = None
     error: str | None = None
     info: dict = field(default_factory=dict)
+    threshold: float = 0.0  # a digit score below it is "not a digit" (runtime/answers.py); set once loaded
 
     @property
     def loaded(self) -> bool:
@@ -46,10 +47,20 @@ def model_path(models_dir: Path, file: object) -> Path:
     return path
 
 
+def digit_threshold(entry: dict) -> float:
+    """An artifact's not-a-digit threshold, chosen for it by convert; without one it cannot answer."""
+    threshold = entry.get("threshold")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+        raise ModelLoadError(f"{entry.get('file')} has no not-a-digit threshold between 0 and 1 in the manifest "
+                             f"(got {threshold!r}): run `mnist-edge convert` with this version")
+    return float(threshold)
+
+
 def load_slot(name: str, entry: dict, models_dir: Path, *, providers, threads: int) -> ModelSlot:
     """Check the file against its manifest hash and load it; a failure is recorded, never raised."""
     slot = ModelSlot(name, entry)
     try:
+        threshold = digit_threshold(entry)
         path = model_path(models_dir, entry.get("file"))
         if not path.is_file():
             raise ModelLoadError(f"{entry['file']} is missing")
@@ -66,26 +77,15 @@ def load_slot(name: str, entry: dict, models_dir: Path, *, providers, threads: i
         slot.error = exc.message
         log.error("model %s not loaded: %s", name, exc.message)
         return slot
-    slot.backend, slot.info = backend, backend.info()
+    slot.backend, slot.info, slot.threshold = backend, backend.info(), threshold
     return slot
-
-
-def digit_threshold(manifest: dict, models_dir: Path) -> float:
-    """The manifest's not-a-digit threshold, which every model of the set shares; without one nothing can answer."""
-    decision = manifest.get("not_a_digit")
-    threshold = decision.get("threshold") if isinstance(decision, dict) else None
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
-        raise DataError(f"{models_dir}/manifest.json has no not_a_digit.threshold between 0 and 1 (got {threshold!r}): "
-                        "run `mnist-edge convert` on a run trained by this version")
-    return float(threshold)
 
 
 class ModelRegistry:
     """Models by name (the manifest's artifact names), with a default."""
 
-    def __init__(self, slots: dict[str, ModelSlot], default: str | None, threshold: float) -> None:
+    def __init__(self, slots: dict[str, ModelSlot], default: str | None) -> None:
         self.slots = slots
-        self.threshold = threshold  # a digit score below it is "not a digit" (runtime/answers.py)
         loaded = [name for name, slot in slots.items() if slot.loaded]
         if default not in loaded and loaded:
             log.warning("default model %s is not loaded; using %s", default, loaded[0])
@@ -110,9 +110,8 @@ class ModelRegistry:
         unknown = [n for n in names if n not in artifacts]
         if unknown:
             raise UnknownNameError("model", unknown[0], list(artifacts))
-        threshold = digit_threshold(manifest, models_dir)
         slots = {n: load_slot(n, artifacts[n], models_dir, providers=providers, threads=threads) for n in names}
-        return cls(slots, default or manifest.get("default"), threshold)
+        return cls(slots, default or manifest.get("default"))
 
     def get(self, name: str | None = None) -> ModelSlot:
         """The loaded model of that name (the default when None); 404 if unknown, 503 if it failed to load."""

@@ -22,8 +22,10 @@ def held_out(mnist) -> list[tuple[str, bytes]]:
 
 
 def test_every_v1_answer_carries_is_digit_and_its_score(app, client, mnist, held_out, shipped_models):
-    threshold = read_manifest(shipped_models)["not_a_digit"]["threshold"]
-    assert client.get("/v1/models").json["not_a_digit"] == {"threshold": threshold}
+    manifest = read_manifest(shipped_models)
+    threshold = manifest["artifacts"][manifest["default"]]["threshold"]
+    described = {m["name"]: m["digit_threshold"] for m in client.get("/v1/models").json["models"]}
+    assert described == {name: entry["threshold"] for name, entry in manifest["artifacts"].items() if name in described}
     flagged = 0
     for _, image in held_out:
         body = client.post("/v1/predict", data=image, content_type="image/png").json

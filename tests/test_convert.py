@@ -50,6 +50,23 @@ def test_manifest_entry_describes_the_file(tiny_models, manifest, name):
     assert entry["inputs"][0]["shape"] == [-1, 28, 28, 1] and entry["outputs"][0]["shape"] == [-1, 11]
     assert 0 < entry["accuracy"] <= 1 and entry["agreement"] >= FORMATS[name].tolerance.min_agreement
     assert entry["is_digit_agreement"] >= FORMATS[name].tolerance.min_is_digit_agreement
+    assert 0 < entry["threshold"] < 1
+
+
+def test_each_artifact_has_its_own_threshold_chosen_as_training_chose_keras(tiny_models, manifest, mnist):
+    from mnist_edge.train.calibrate import FALSE_REJECTION
+    from mnist_edge.train.fit import TrainConfig, validation_drawings
+
+    drawn, _ = validation_drawings(mnist.subset(n_train=4000), TrainConfig.from_report(manifest["training"]["config"]))
+    artifacts = manifest["artifacts"]
+    assert artifacts["keras"]["threshold"] == pytest.approx(manifest["not_a_digit"]["threshold"], abs=1e-5)
+    for name, entry in artifacts.items():
+        backend = backend_class(entry["format"])(tiny_models / entry["file"])
+        backend.load()
+        scores = np.sort(answers(backend.predict(drawn), entry["threshold"]).digit_score)
+        rejected = int((scores < entry["threshold"]).sum())
+        # At most the allowed share of these drawings below it, and no higher threshold would do.
+        assert rejected <= FALSE_REJECTION * len(scores) and scores[rejected] == pytest.approx(entry["threshold"], abs=1e-6)
 
 
 @pytest.mark.parametrize("name", ["tflite-int8"])
@@ -71,7 +88,7 @@ def test_every_format_matches_keras(tiny_models, manifest, keras_reference, name
     assert probs.shape == (500, 11) and probs.dtype == np.float32
     np.testing.assert_allclose(probs.sum(axis=1), 1, atol=0.05)
     assert np.abs(probs - reference).max() <= tolerance.max_abs_diff
-    found, expected = answers(probs, manifest["not_a_digit"]["threshold"]), answers(reference, manifest["not_a_digit"]["threshold"])
+    found, expected = answers(probs, entry["threshold"]), answers(reference, manifest["not_a_digit"]["threshold"])
     assert (found.digits == expected.digits).mean() >= tolerance.min_agreement - 0.005  # 500, not 2000, images
     assert (found.is_digit == expected.is_digit).mean() >= tolerance.min_is_digit_agreement - 0.005
 
@@ -106,7 +123,7 @@ def test_failed_verification_publishes_nothing(tiny_models, mnist, tmp_path, mon
     formats["tflite-fp32"] = Format("tflite-fp32", "tflite", "fp32", "model_fp32.tflite", broken)
     monkeypatch.setattr(pipeline, "FORMATS", formats)
     with pytest.raises(ConversionError, match="tflite-fp32 failed verification"):
-        pipeline.convert(tmp_path, mnist.subset(n_train=2000, n_test=300), not_digits=5)
+        pipeline.convert(tmp_path, mnist.subset(n_train=4000, n_test=300), not_digits=5)  # the data it trained on
     assert json.loads((tmp_path / "manifest.json").read_text())["marker"] == "previous"
     leftovers = sorted(p.name for p in tmp_path.iterdir())
     assert leftovers == ["manifest.json", "model.keras", "training.json"]
@@ -126,7 +143,7 @@ def test_converter_crash_names_the_artifact(tiny_models, mnist, tmp_path, monkey
 
     monkeypatch.setattr(pipeline, "FORMATS", {"onnx-fp32": Format("onnx-fp32", "onnx", "fp32", "m.onnx", crash)})
     with pytest.raises(ConversionError, match="onnx-fp32: conversion failed: RuntimeError: converter exploded"):
-        pipeline.convert(tmp_path, mnist.subset(n_train=100, n_test=100), not_digits=5)
+        pipeline.convert(tmp_path, mnist.subset(n_train=4000, n_test=100), not_digits=5)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras", "training.json"]
 
 
@@ -155,10 +172,25 @@ def test_the_gate_fails_an_artifact_that_decides_is_digit_differently():
     # Same digits everywhere, but the not-a-digit column moved around: only the decision differs.
     drifted = reference.copy()
     drifted[:, 10] = rng.permutation(reference[:, 10])
-    metrics = compare(drifted, labels, reference, threshold=0.9)
+    metrics = compare(drifted, labels, (reference, 0.9))
     assert metrics["agreement"] == 1.0 and metrics["is_digit_agreement"] < 0.99
     with pytest.raises(ConversionError, match="is-digit"):
         check(FORMATS["tflite-int8"], {**metrics, "max_abs_diff": 0.0}, metrics["accuracy"])
+
+
+def test_data_other_than_the_training_data_is_refused_before_any_conversion(tiny_models, mnist, tmp_path):
+    import shutil
+
+    from mnist_edge.convert.pipeline import convert
+    from mnist_edge.runtime.errors import DataError
+
+    for name in ("model.keras", "training.json"):
+        shutil.copy(tiny_models / name, tmp_path / name)
+    # Trained on the first 4,000: the first 2,000 hold back other digits, so the thresholds would be chosen on
+    # digits the model was fitted on.
+    with pytest.raises(DataError, match="not the ones .* held back: convert with the data it was trained on"):
+        convert(tmp_path, mnist.subset(n_train=2000, n_test=300), not_digits=5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras", "training.json"]
 
 
 def test_a_run_without_a_threshold_is_refused_before_any_conversion(tiny_models, mnist, tmp_path):
@@ -168,6 +200,6 @@ def test_a_run_without_a_threshold_is_refused_before_any_conversion(tiny_models,
     from mnist_edge.runtime.errors import DataError
 
     shutil.copy(tiny_models / "model.keras", tmp_path / "model.keras")  # an older release's run: no not_a_digit report
-    with pytest.raises(DataError, match="no not_a_digit threshold"):
+    with pytest.raises(DataError, match="no not_a_digit threshold and held-back digits' sha256"):
         convert(tmp_path, mnist.subset(n_train=100, n_test=100), not_digits=5)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]

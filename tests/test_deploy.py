@@ -89,6 +89,8 @@ def test_the_triton_repository_matches_the_onnx_models_it_holds(shipped_models, 
         config = (folder / "config.pbtxt").read_text()
         assert f'name: "{name}"' in config and 'platform: "onnxruntime_onnx"' in config
         assert f"max_batch_size: {MAX_BATCH}" in config and "dynamic_batching { }" in config
+        threshold = manifest["artifacts"][name]["threshold"]
+        assert f'parameters {{ key: "digit_threshold" value {{ string_value: "{threshold}" }} }}' in config
         session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
         [given], answers = session.get_inputs(), session.get_outputs()
         # Triton's batching needs the model's first dimension free, and config.pbtxt must name its real tensors.

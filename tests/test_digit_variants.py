@@ -45,7 +45,7 @@ def default_model(shipped_models):
     entry = manifest["artifacts"][manifest["default"]]
     backend = backend_class(entry["format"])(shipped_models / entry["file"])
     backend.load()
-    return backend, manifest["not_a_digit"]["threshold"]
+    return backend, entry["threshold"]
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))

@@ -136,16 +136,15 @@ def test_an_entry_without_sha256_is_refused_not_loaded_unchecked(shipped_models,
 
 
 @pytest.mark.parametrize("threshold", [None, 0, 1.5, "0.5", True])
-def test_a_set_without_a_usable_threshold_cannot_answer(shipped_models, tmp_path, threshold):
-    from mnist_edge.runtime.errors import DataError
-
+def test_a_model_without_a_usable_threshold_cannot_answer(shipped_models, tmp_path, threshold):
     models = tmp_path / "models"
     shutil.copytree(shipped_models, models)
     manifest = json.loads((models / "manifest.json").read_text())
-    manifest["not_a_digit"] = {"threshold": threshold}
+    manifest["artifacts"]["onnx-int8"]["threshold"] = threshold
     (models / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(DataError, match="no not_a_digit.threshold between 0 and 1"):
-        ModelRegistry.from_manifest(models)
+    registry = ModelRegistry.from_manifest(models)
+    assert "no not-a-digit threshold between 0 and 1" in registry.slots["onnx-int8"].error
+    assert registry.get("tflite-int8").threshold == manifest["artifacts"]["tflite-int8"]["threshold"]  # the rest serve
 
 
 def test_a_model_without_the_not_a_digit_class_is_refused(shipped_models, tmp_path):

@@ -161,7 +161,7 @@ def test_a_drawing_that_is_no_digit_is_answered_in_words(monkeypatch, api, app, 
         said.append(attr(answer, "prediction"))
         if said[-1] == "none":
             assert "That is not a digit" in str([h.proto.body for h in at.get("html")])
-            assert 0 <= float(attr(answer, "digit_score")) < app.extensions["mnist_edge"].registry.threshold
+            assert 0 <= float(attr(answer, "digit_score")) < app.extensions["mnist_edge"].registry.get().threshold
     assert said.count("none") >= 2, said
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -51,6 +52,15 @@ class TrainConfig:
     not_digits: float = 0.15
     drawn_test: int = 2000  # drawn MNIST test digits measured in the report (the drawn-eval set's first ones)
     test_negatives: int = 300  # per generator, in the report and for the validation of the threshold
+
+    @classmethod
+    def from_report(cls, config: dict) -> TrainConfig:
+        """The config a training report recorded (keys this version does not know are left out)."""
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in config.items() if key in known}
+        if isinstance(values.get("augment_config"), dict):
+            values["augment_config"] = AugmentConfig(**values["augment_config"])
+        return cls(**values)
 
 
 def training_images(x: np.ndarray, cfg: TrainConfig) -> np.ndarray:
@@ -121,6 +131,16 @@ def _split(mnist: Mnist, cfg: TrainConfig) -> tuple[np.ndarray, ...]:
     return x[: len(x) - held], y[: len(x) - held], x[len(x) - held :], y[len(x) - held :]
 
 
+def validation_drawings(mnist: Mnist, cfg: TrainConfig) -> tuple[np.ndarray, str]:
+    """The held-back training digits drawn on a canvas and normalized (the temperature and every artifact's
+    not-a-digit threshold are chosen on them), and the sha256 of those digits and labels, which names them."""
+    from mnist_edge.train.drawn import redraw
+
+    x, _, val_x, val_y = _split(mnist, cfg)
+    digest = hashlib.sha256(val_x.tobytes() + val_y.astype(np.int64).tobytes()).hexdigest()
+    return redraw(val_x, np.arange(len(x), len(x) + len(val_x)), seed=cfg.seed), digest
+
+
 def train(mnist: Mnist, cfg: TrainConfig, *, verbose: int = 1):
     """Fit a model, calibrate it and choose its not-a-digit threshold; return it and the report."""
     import keras
@@ -139,7 +159,9 @@ def train(mnist: Mnist, cfg: TrainConfig, *, verbose: int = 1):
     steps = -(-len(images) // cfg.batch_size)
     _compile(model, cfg, steps)
     model.fit(_dataset(images, labels, cfg), epochs=cfg.epochs, verbose=verbose, shuffle=False)  # the dataset shuffles
-    decision = calibrate(model, val_x, val_y, len(x), seed=cfg.seed, negatives=cfg.test_negatives)
+    drawn, digest = validation_drawings(mnist, cfg)
+    decision = {**calibrate(model, drawn, val_x, val_y, seed=cfg.seed, negatives=cfg.test_negatives),
+                "held_back_sha256": digest}  # convert chooses each artifact's threshold on the same digits
     seconds = time.perf_counter() - started
     outputs = model.predict(scale_pixels(mnist.x_test), batch_size=1000, verbose=0)
     probabilities, score = split(outputs)

@@ -7,7 +7,6 @@ import numpy as np
 
 from mnist_edge.runtime.answers import NOT_A_DIGIT, split
 from mnist_edge.train.calibrate import choose_threshold, decision_figures, fit_temperature, flagged, fold_temperature
-from mnist_edge.train.drawn import redraw
 from mnist_edge.train.negatives import GENERATORS, TRAINING, negative_images
 
 
@@ -15,14 +14,14 @@ def _predict(model, images: np.ndarray) -> np.ndarray:
     return model.predict(images, batch_size=1000, verbose=0) if len(images) else np.empty((0, 11), np.float32)
 
 
-def calibrate(model, val_x: np.ndarray, val_y: np.ndarray, first_index: int, *, seed: int, negatives: int) -> dict:
-    """Fit and fold the temperature, then choose the threshold, on the validation digits, drawn; measure the
-    threshold on the training generators' validation stream too; returns what was chosen and what it gave."""
+def calibrate(model, drawn: np.ndarray, val_x: np.ndarray, val_y: np.ndarray, *, seed: int, negatives: int) -> dict:
+    """Fit and fold the temperature, then choose the threshold, on the validation digits `val_x`, `drawn`;
+    measure the threshold on the training generators' validation stream too; returns what was chosen and what
+    it gave."""
     import keras
 
     from mnist_edge.train.models import LOGITS_NAME
 
-    drawn = redraw(val_x, np.arange(first_index, first_index + len(val_x)), seed=seed)
     neg, _ = negative_images(TRAINING, negatives, val_x, val_y, seed=seed, stream="validation")
     # The temperature sets the ten digit probabilities the API answers (a softmax of the ten digit logits: the
     # renormalization drops the eleventh), so it is fitted on them, for what the canvas sends: drawn digits.
