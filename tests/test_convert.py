@@ -66,7 +66,8 @@ def test_each_artifact_has_its_own_threshold_chosen_as_training_chose_keras(tiny
         scores = np.sort(answers(backend.predict(drawn), entry["threshold"]).digit_score)
         rejected = int((scores < entry["threshold"]).sum())
         # At most the allowed share of these drawings below it, and no higher threshold would do.
-        assert rejected <= FALSE_REJECTION * len(scores) and scores[rejected] == pytest.approx(entry["threshold"], abs=1e-6)
+        assert rejected <= FALSE_REJECTION * len(scores)
+        assert scores[rejected] == pytest.approx(entry["threshold"], abs=1e-6)
 
 
 @pytest.mark.parametrize("name", ["tflite-int8"])
