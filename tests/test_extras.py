@@ -103,7 +103,7 @@ def test_serve_extra_help(serve_venv, tmp_path):
     assert "--port" in result.stdout and "examples:" in result.stdout
 
 
-@pytest.mark.parametrize(("command", "module"), [("train", "tensorflow"), ("convert", "keras")])
+@pytest.mark.parametrize(("command", "module"), [("train", "tensorflow"), ("convert", "tensorflow")])
 def test_serve_extra_train_is_a_one_line_hint(serve_venv, command, module, mnist, tmp_path):
     (tmp_path / "runs" / "20250101-000000").mkdir(parents=True)
     (tmp_path / "runs" / "20250101-000000" / "model.keras").write_bytes(b"")
