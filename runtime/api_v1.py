@@ -237,7 +237,7 @@ def models() -> dict:
         described.append({
             "name": name, "format": entry.get("format"), "precision": entry.get("precision"),
             "file": entry.get("file"), "size_bytes": entry.get("size_bytes"), "sha256": entry.get("sha256"),
-            "accuracy": entry.get("accuracy"), "digit_threshold": entry.get("threshold"),
+            "accuracy": entry.get("accuracy"), "digit_threshold": slot.threshold if slot.loaded else None,
             "loaded": slot.loaded, "error": slot.error,
             "default": name == registry.default, "providers": info.get("providers"),
             "inputs": info.get("inputs", entry.get("inputs", [])), "outputs": info.get("outputs", entry.get("outputs", [])),

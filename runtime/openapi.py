@@ -145,7 +145,7 @@ SCHEMAS = {
         accuracy={"type": ["number", "null"]},
         digit_threshold={"type": ["number", "null"], "exclusiveMinimum": 0, "exclusiveMaximum": 1,
                          "description": "this model's digit_score below which it answers is_digit: false, chosen "
-                                        "for it by convert"},
+                                        "for it by convert; null while it is not loaded"},
         loaded=BOOL, error=NULLABLE_STR, default=BOOL, providers={"type": ["array", "null"], "items": STR},
         inputs={"type": "array", "items": TENSOR_SPEC}, outputs={"type": "array", "items": TENSOR_SPEC})}),
     "Health": _obj(["status", "version"], status={"const": "ok"}, version=STR),

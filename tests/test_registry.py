@@ -117,7 +117,8 @@ def test_models_load_only_from_the_configured_folder(shipped_models, tmp_path, f
     manifest = json.loads((models / "manifest.json").read_text())
     manifest["artifacts"]["onnx-int8"]["file"] = file
     (models / "manifest.json").write_text(json.dumps(manifest))
-    described = {m["name"]: m for m in create_app(ServeConfig(models_dir=models)).test_client().get("/v1/models").json["models"]}
+    client = create_app(ServeConfig(models_dir=models)).test_client()
+    described = {m["name"]: m for m in client.get("/v1/models").json["models"]}
     assert described["onnx-int8"]["loaded"] is False
     assert reason in described["onnx-int8"]["error"]
     assert described["onnx-fp32"]["loaded"] is True
@@ -145,6 +146,9 @@ def test_a_model_without_a_usable_threshold_cannot_answer(shipped_models, tmp_pa
     registry = ModelRegistry.from_manifest(models)
     assert "no not-a-digit threshold between 0 and 1" in registry.slots["onnx-int8"].error
     assert registry.get("tflite-int8").threshold == manifest["artifacts"]["tflite-int8"]["threshold"]  # the rest serve
+    client = create_app(ServeConfig(models_dir=models)).test_client()
+    described = {m["name"]: m for m in client.get("/v1/models").json["models"]}
+    assert described["onnx-int8"]["digit_threshold"] is None and described["onnx-int8"]["loaded"] is False
 
 
 def test_a_model_without_the_not_a_digit_class_is_refused(shipped_models, tmp_path):
