@@ -81,7 +81,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     mnist = load_mnist(args.data)  # before TensorFlow loads: a wrong --data fails in a second, not ten
     from mnist_edge.train.fit import TrainConfig, save, train
 
-    cfg = TrainConfig(arch=args.arch, seed=args.seed, augment=not args.no_augment, limit=args.limit)
+    cfg = TrainConfig(arch=args.arch, seed=args.seed, augment=not args.no_augment, stroke_views=not args.no_augment,
+                      limit=args.limit)
     if args.epochs is not None:
         cfg.epochs = args.epochs
     if args.limit:  # a quick trial measures its not-a-digit report on fewer drawings too (MNIST test stays whole)
@@ -235,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "still tests on all 10,000 test images, and on at most N/10+10 drawn test digits and "
                             "N/100+10 drawings of each non-digit kind (default: all, 2,000 and 300)")
     train.add_argument("--no-augment", action="store_true",
-                       help="train on plain MNIST, without distortions or drawn digits (default: augment)")
+                       help="train on plain MNIST, without distortions or drawn digits, and serve without stroke views "
+                            "(default: augment)")
     train.add_argument("--out", type=Path, metavar="DIR",
                        help="write here instead (default: a new runs/<timestamp>/ under the current folder)")
 

@@ -42,7 +42,7 @@ def tiny_models(mnist, tmp_path_factory) -> Path:
     from mnist_edge.train.fit import TrainConfig, save, train
 
     out = tmp_path_factory.mktemp("tiny_models")
-    cfg = TrainConfig(epochs=2, augment=False, drawn_test=300, test_negatives=40)  # small report sets: seconds
+    cfg = TrainConfig(epochs=2, drawn_test=300, test_negatives=40)  # small report sets: seconds
     model, report = train(mnist.subset(n_train=4000), cfg, verbose=0)
     save(model, report, out)
     convert(out, mnist.subset(n_train=4000, n_test=2000), not_digits=50)

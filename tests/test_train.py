@@ -35,6 +35,35 @@ def test_default_architecture_fits_the_int8_budget():
     assert model.count_params() < 140_000
 
 
+def test_stroke_views_average_the_logits_of_three_stroke_weights():
+    import keras
+    import tensorflow as tf
+
+    from mnist_edge.train.models import (
+        INPUT_NAME,
+        LOGITS_NAME,
+        OUTPUT_NAME,
+        STROKE_VIEWS,
+        build_model,
+        with_stroke_views,
+    )
+
+    keras.utils.set_random_seed(1)
+    model = build_model("cnn")
+    logits = keras.Model(model.inputs, model.get_layer(LOGITS_NAME).output)
+    views = with_stroke_views(model)
+    assert views.count_params() == model.count_params()  # the same trained layers, shared
+    assert views.input.name == INPUT_NAME and views.layers[-1].name == OUTPUT_NAME
+    images = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    dilated = tf.nn.max_pool2d(images, 3, 1, "SAME").numpy()
+    eroded = -tf.nn.max_pool2d(-images, 3, 1, "SAME").numpy()
+    thicker, thinner = dict(STROKE_VIEWS)["thicker"], dict(STROKE_VIEWS)["thinner"]
+    seen = [images, (1 - thicker) * images + thicker * dilated, (1 - thinner) * images + thinner * eroded]
+    expected = tf.nn.softmax(np.mean([logits.predict(v, verbose=0) for v in seen], axis=0)).numpy()
+    np.testing.assert_allclose(views.predict(images, verbose=0), expected, atol=1e-5)
+    assert not np.allclose(views.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-3)
+
+
 def test_unknown_architecture_lists_the_valid_ones():
     from mnist_edge.runtime.errors import UnknownNameError
     from mnist_edge.train.models import build_model

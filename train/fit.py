@@ -41,6 +41,9 @@ class TrainConfig:
     seed: int = 0
     augment: bool = True  # off only for the seed tutorial comparison and smoke tests
     augment_config: AugmentConfig = field(default_factory=AugmentConfig)
+    # Served models read each image at three stroke weights and average (train/models.py, STROKE_VIEWS);
+    # off only for the seed tutorial comparison. The trained weights are the same either way.
+    stroke_views: bool = True
     # Share of training digits swapped for canvas drawings of themselves (redrawn with another pen and
     # normalized by runtime.preprocess), so the model learns what the API feeds it. Part of augmentation.
     drawn_fraction: float = 0.2
@@ -146,7 +149,7 @@ def train(mnist: Mnist, cfg: TrainConfig, *, verbose: int = 1):
     import keras
 
     from mnist_edge.train.honesty import calibrate, measure
-    from mnist_edge.train.models import build_model
+    from mnist_edge.train.models import build_model, with_stroke_views
     from mnist_edge.train.negatives import TRAINING, negative_images
 
     keras.utils.set_random_seed(cfg.seed)
@@ -159,6 +162,8 @@ def train(mnist: Mnist, cfg: TrainConfig, *, verbose: int = 1):
     steps = -(-len(images) // cfg.batch_size)
     _compile(model, cfg, steps)
     model.fit(_dataset(images, labels, cfg), epochs=cfg.epochs, verbose=verbose, shuffle=False)  # the dataset shuffles
+    if cfg.stroke_views:
+        model = with_stroke_views(model)  # before calibrating: the temperature and threshold are for what serves
     drawn, digest = validation_drawings(mnist, cfg)
     decision = {**calibrate(model, drawn, val_x, val_y, seed=cfg.seed, negatives=cfg.test_negatives),
                 "held_back_sha256": digest}  # convert chooses each artifact's threshold on the same digits

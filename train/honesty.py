@@ -20,12 +20,13 @@ def calibrate(model, drawn: np.ndarray, val_x: np.ndarray, val_y: np.ndarray, *,
     it gave."""
     import keras
 
-    from mnist_edge.train.models import LOGITS_NAME
+    from mnist_edge.train.models import OUTPUT_NAME
 
     neg, _ = negative_images(TRAINING, negatives, val_x, val_y, seed=seed, stream="validation")
     # The temperature sets the ten digit probabilities the API answers (a softmax of the ten digit logits: the
     # renormalization drops the eleventh), so it is fitted on them, for what the canvas sends: drawn digits.
-    logits = keras.Model(model.inputs, model.get_layer(LOGITS_NAME).output).predict(drawn, batch_size=1000, verbose=0)
+    # The softmax's input: the logits layer's output would be ambiguous once stroke views share the layer.
+    logits = keras.Model(model.inputs, model.get_layer(OUTPUT_NAME).input).predict(drawn, batch_size=1000, verbose=0)
     temperature = fit_temperature(logits[:, :NOT_A_DIGIT], val_y.astype(np.int64))
     fold_temperature(model, temperature)
     drawn_outputs = _predict(model, drawn)

@@ -14,6 +14,10 @@ INPUT_SHAPE = (28, 28, 1)
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
 LOGITS_NAME = "logits"  # the last Dense layer: calibration scales its weights (train/calibrate.py)
+# At inference the trained network reads each image three times, at three stroke weights (as given, blended
+# this far towards a 3x3 dilation, this far towards a 3x3 erosion), and averages what it saw. Chosen on the
+# held-back training digits (MNIST 99.46 -> 99.52 %, drawn 99.16 -> 99.18 %) over 0.3/0.2 and 0.8/0.4.
+STROKE_VIEWS = (("thicker", 0.5), ("thinner", 0.3))
 
 
 def _conv_bn(x, filters: int, *, padding: str = "same"):
@@ -52,6 +56,39 @@ def build_seed() -> keras.Model:
     x = layers.Flatten()(x)
     x = layers.Dense(128, activation="relu")(x)
     return keras.Model(inputs, _head(x), name="seed_tutorial")
+
+
+def _stroke_view(image, kind: str, amount: float):
+    # Stock layers only, so the saved model loads without custom code and every converter maps it; each named,
+    # as the trained network's own layers already hold Keras' default names.
+    pool = layers.MaxPooling2D(3, strides=1, padding="same", name=f"{kind}_pool")
+    if kind == "thicker":
+        target = pool(image)  # a 3x3 dilation
+    else:  # a 3x3 erosion: the max-pool of the negated image, negated back
+        target = layers.Rescaling(-1.0, name=f"{kind}_unnegate")(pool(layers.Rescaling(-1.0, name=f"{kind}_negate")(image)))
+    kept = layers.Rescaling(1.0 - amount, name=f"{kind}_kept")(image)
+    moved = layers.Rescaling(amount, name=f"{kind}_moved")(target)
+    return layers.Add(name=kind)([kept, moved])
+
+
+def with_stroke_views(model: keras.Model) -> keras.Model:
+    """The trained `model` (a chain of layers ending in the logits and the softmax) reading each image as given
+    and at each of STROKE_VIEWS' stroke weights, its features averaged before the logits layer.
+
+    The layers are the trained ones, shared, so the weights are the same; since the logits layer is linear,
+    averaging the features is averaging the three views' logits."""
+    chain = model.layers[1:]
+    head = [model.get_layer(LOGITS_NAME), model.get_layer(OUTPUT_NAME)]
+    if chain[-2:] != head:
+        raise ValueError(f"{model.name}: expected a chain of layers ending in {LOGITS_NAME} and {OUTPUT_NAME}")
+    inputs = keras.Input(INPUT_SHAPE, name=INPUT_NAME)
+    seen = []
+    for image in [inputs, *(_stroke_view(inputs, kind, amount) for kind, amount in STROKE_VIEWS)]:
+        for layer in chain[:-2]:
+            image = layer(image)
+        seen.append(image)
+    logits = head[0](layers.Average(name="views")(seen))
+    return keras.Model(inputs, layers.Softmax(name=OUTPUT_NAME)(logits), name=f"{model.name}_views")
 
 
 ARCHITECTURES: dict[str, Callable[[], keras.Model]] = {"cnn": build_cnn, "seed": build_seed}
