@@ -116,8 +116,13 @@ def draw(page, paths: list[list[tuple[float, float]]]) -> float:
 
 def clear(page) -> None:
     """Press Clear and wait for the blank canvas."""
+    from playwright.sync_api import expect
+
     page.get_by_role("button", name="Clear").click()
     page.wait_for_selector(ANSWER.format(state="blank"), state="attached", timeout=WAIT_MS)
+    # Clear mounts a new canvas; for a moment on a busy machine the old one is still on the page beside it.
+    for layer in ("upper", "lower"):
+        expect(page.locator(f"canvas.dc-canvas.{layer}-canvas")).to_have_count(1, timeout=WAIT_MS)
 
 
 def answer_after(page, paths) -> tuple[str, float]:
