@@ -24,13 +24,13 @@ def with_answer_outputs(onnx_model: bytes) -> bytes:
     import onnx
     from onnx import TensorProto, helper
 
-    from mnist_edge.convert.onnx import rename_tensor
+    from mnist_edge.convert.onnx import rename_tensors
     from mnist_edge.runtime.answers import NOT_A_DIGIT, OUTPUTS
 
     model = onnx.load_from_string(onnx_model)
     graph = model.graph
     raw = "classes"
-    rename_tensor(graph, graph.output[0].name, raw)
+    rename_tensors(graph, {graph.output[0].name: raw})
     constants = {"zero": [0], "ten": [NOT_A_DIGIT], "eleven": [NOT_A_DIGIT + 1], "axis": [1]}
     graph.initializer.extend(helper.make_tensor(name, TensorProto.INT64, [1], value) for name, value in constants.items())
     graph.initializer.extend(helper.make_tensor(name, TensorProto.FLOAT, [], [value]) for name, value in (("tiny", 1e-12), ("one", 1.0)))

@@ -104,6 +104,16 @@ def test_dynamic_batch_dimension(tiny_models, manifest, keras_reference):
             np.testing.assert_allclose(backend.predict(images[:n]), reference[:n], atol=1e-4)
 
 
+def test_onnx_int8_keeps_its_input_and_output_names_and_shortens_the_rest(tiny_models, manifest):
+    import onnx
+
+    graph = onnx.load(tiny_models / manifest["artifacts"]["onnx-int8"]["file"]).graph
+    assert [v.name for v in graph.input] == ["image"] and [v.name for v in graph.output] == ["probabilities"]
+    inner = {name for node in graph.node for name in (*node.input, *node.output)} - {"", "image", "probabilities"}
+    assert inner and all(name[0] == "t" and name[1:].isdigit() for name in inner), sorted(inner)[:5]
+    assert all(node.name == f"{node.op_type}_{i}" for i, node in enumerate(graph.node))
+
+
 def test_failed_verification_publishes_nothing(tiny_models, mnist, tmp_path, monkeypatch):
     import shutil
 
