@@ -65,7 +65,8 @@ def _stroke_view(image, kind: str, amount: float):
     if kind == "thicker":
         target = pool(image)  # a 3x3 dilation
     else:  # a 3x3 erosion: the max-pool of the negated image, negated back
-        target = layers.Rescaling(-1.0, name=f"{kind}_unnegate")(pool(layers.Rescaling(-1.0, name=f"{kind}_negate")(image)))
+        negated = layers.Rescaling(-1.0, name=f"{kind}_negate")(image)
+        target = layers.Rescaling(-1.0, name=f"{kind}_unnegate")(pool(negated))
     kept = layers.Rescaling(1.0 - amount, name=f"{kind}_kept")(image)
     moved = layers.Rescaling(amount, name=f"{kind}_moved")(target)
     return layers.Add(name=kind)([kept, moved])
