@@ -31,8 +31,9 @@ def test_default_architecture_fits_the_int8_budget():
 
     model = build_model("cnn")
     assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 11)
-    # One byte per int8 weight: under ~140k parameters keeps the int8 file within 150 KB.
-    assert model.count_params() < 140_000
+    # One byte per int8 weight, plus ~27 KB of graph for three stroke views: under ~128k parameters keeps the
+    # int8 file within 150 KB.
+    assert model.count_params() < 128_000
 
 
 def test_stroke_views_average_the_logits_of_three_stroke_weights():

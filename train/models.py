@@ -20,9 +20,9 @@ LOGITS_NAME = "logits"  # the last Dense layer: calibration scales its weights (
 STROKE_VIEWS = (("thicker", 0.5), ("thinner", 0.3))
 
 
-def _conv_bn(x, filters: int, *, padding: str = "same"):
+def _conv_bn(x, filters: int, *, size: int = 3, padding: str = "same"):
     # No bias: batch norm's shift replaces it, and the converters fold BN into the conv.
-    x = layers.Conv2D(filters, 3, padding=padding, use_bias=False)(x)
+    x = layers.Conv2D(filters, size, padding=padding, use_bias=False)(x)
     x = layers.BatchNormalization(momentum=0.9)(x)  # Keras' 0.99 lags for hundreds of steps
     return layers.ReLU()(x)
 
@@ -34,15 +34,16 @@ def _head(x):
 
 
 def build_cnn() -> keras.Model:
-    """The default model: two conv blocks with batch norm, then global pooling (~83k params, int8 < 100 KB)."""
+    """The default model: one 5x5 conv at 28 x 28, then 3x3 convs at 14 x 14 and 7 x 7, all with batch norm, then
+    global pooling (~123k params). Most of its work is done at the lower resolutions: it costs about half as much
+    per image as five 3x3 convs starting at 28 x 28 (83k params), for the same accuracy on the held-back digits."""
     inputs = keras.Input(INPUT_SHAPE, name=INPUT_NAME)
-    x = _conv_bn(inputs, 16)
-    x = _conv_bn(x, 32)
+    x = _conv_bn(inputs, 24, size=5)
     x = layers.MaxPooling2D()(x)  # 14 x 14
     x = _conv_bn(x, 48)
-    x = _conv_bn(x, 48)
     x = layers.MaxPooling2D()(x)  # 7 x 7
-    x = _conv_bn(x, 96, padding="valid")  # 5 x 5
+    x = _conv_bn(x, 96)
+    x = _conv_bn(x, 80, padding="valid")  # 5 x 5
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(0.25)(x)
     return keras.Model(inputs, _head(x), name="mnist_edge_cnn")
