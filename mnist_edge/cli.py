@@ -227,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
   mnist-edge train --data ~/mnist.npz --arch seed --no-augment --out /tmp/seed""")
     train.add_argument("--data", type=Path, metavar="PATH", help=DATA_HELP)
     train.add_argument("--arch", default="cnn", help="cnn, or seed for the tutorial's network (default: cnn)")
-    train.add_argument("--epochs", type=positive_int, metavar="N", help="passes over the training set (default: 13)")
+    train.add_argument("--epochs", type=positive_int, metavar="N", help="passes over the training set (default: 15)")
     train.add_argument("--seed", type=int, default=0, metavar="N",
                        help="seeds the weights, shuffling, augmentation and drawings: the same seed gives "
                             "bit-identical weights (default: 0)")

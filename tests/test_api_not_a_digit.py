@@ -39,11 +39,12 @@ def test_every_v1_answer_carries_is_digit_and_its_score(app, client, mnist, held
 
 
 def test_drawn_test_digits_are_digits(client, mnist):
-    answers = [client.post("/v1/predict", data=to_png(image), content_type="image/png").json
-               for image, _, _ in iter_drawn(mnist.x_test, mnist.y_test, 40, seed=7)]
-    labels = [label for _, label, _ in iter_drawn(mnist.x_test, mnist.y_test, 40, seed=7)]
-    assert sum(a["is_digit"] for a in answers) >= 39
-    assert sum(a["digit"] == label for a, label in zip(answers, labels)) >= 38
+    # 200 drawings: enough to tell a 1 % false-rejection rate from a broken threshold (the target is measured on
+    # 10,000 by drawn-eval), so at most 2 % may be rejected here and at most 2 % read wrong.
+    drawn = list(iter_drawn(mnist.x_test, mnist.y_test, 200, seed=7))
+    answers = [client.post("/v1/predict", data=to_png(image), content_type="image/png").json for image, _, _ in drawn]
+    assert sum(not a["is_digit"] for a in answers) <= 4
+    assert sum(a["digit"] != label for a, (_, label, _) in zip(answers, drawn)) <= 4
 
 
 def test_compare_rows_carry_the_decision_and_agree_on_it(client, held_out, loaded_names):

@@ -14,7 +14,7 @@ from mnist_edge.convert.publish import PREVIOUS, Score, install, publish, rollba
 from mnist_edge.runtime.errors import DataError, PublishRefusedError
 from mnist_edge.runtime.manifest import sha256_file
 
-DRAWN = 40  # drawings per comparison: the weak model is far enough behind for a handful to show it
+DRAWN = 100  # drawings per comparison: the weak model is far behind; fewer would leave the gate at the luck of a few digits
 
 
 def snapshot(folder: Path) -> dict[str, str]:
