@@ -1,4 +1,5 @@
-"""results.json -> results.md (tables) and PNG charts: latency per model and batch, speed-up, size vs accuracy, HTTP."""
+"""results.json -> results.md (tables) and PNG charts: latency per model and batch, speed-up, size vs accuracy, HTTP,
+and the peer server when one ran."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import math
 from pathlib import Path
 
 from mnist_edge.benchmarks.machine import one_line
+from mnist_edge.benchmarks.peer_report import chart_peer, peer_table
 
 LOCAL_FLAGS = ("--host", "--port", "--models-dir")  # where this run happened to bind and read, not what it measured
 KEY_LIBRARIES = ("onnxruntime", "ai-edge-litert", "tensorflow", "numpy", "waitress", "gunicorn", "granian")
@@ -233,7 +235,7 @@ def chart_http(results: dict, path: Path) -> bool:
 
 
 CHARTS = {"latency.png": chart_latency, "speedup.png": chart_speedup,
-          "size_accuracy.png": chart_size_accuracy, "http.png": chart_http}
+          "size_accuracy.png": chart_size_accuracy, "http.png": chart_http, "peer.png": chart_peer}
 
 
 def write_report(results: dict, out: Path) -> list[Path]:
@@ -245,6 +247,7 @@ def write_report(results: dict, out: Path) -> list[Path]:
         if draw(results, path):
             written.append(path)
     lines = _header(results) + _inference_table(results) + _other_table(results) + _http_table(results)
+    lines += peer_table(results)
     lines += ["", "## Charts", ""] + [f"![{p.stem}]({p.name})" for p in written]
     md = out / "results.md"
     md.write_text("\n".join(lines) + "\n")

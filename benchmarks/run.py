@@ -1,4 +1,4 @@
-"""`mnist-edge bench`: the pytest-benchmark suites, then the wrk load phase on a served model, then the report."""
+"""`mnist-edge bench`: the pytest-benchmark suites, the wrk load phase on a served model, the peer, the report."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import numpy as np
 
 from mnist_edge.benchmarks.load import run_load, wrk_seconds
 from mnist_edge.benchmarks.machine import describe
+from mnist_edge.benchmarks.peer import PEERS, VENV_VAR, MLServer, find_mlserver
 from mnist_edge.benchmarks.server import running_server, tree_memory_mb
 from mnist_edge.runtime.config import default_models_dir
 from mnist_edge.runtime.errors import BenchmarkError
@@ -42,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="MNIST, whose labels check every answer (default: $MNIST_DATA)")
     parser.add_argument("--workers", type=int, metavar="N",
                         help="server processes, passed on when `mnist-edge serve` has --workers (default: its own)")
+    parser.add_argument("--peer", choices=PEERS,
+                        help="also serve the fp32 ONNX file with this server, at its in-process and default settings, "
+                             "and measure its /v2 JSON against mnist-edge's in alternating rounds (default: none)")
+    parser.add_argument("--peer-venv", type=Path, metavar="DIR",
+                        help=f"the venv MLServer is installed in (default: ${VENV_VAR}, else `mlserver` on PATH)")
 
 
 def check_tools() -> None:
@@ -104,16 +110,27 @@ def run_suites(out: Path, logs: Path, *, quick: bool, models_dir: Path, data: Pa
 
 
 def run_http(logs: Path, *, models_dir: Path, workers: int | None, seconds: float, digit: np.ndarray,
-             label: int) -> dict:
-    """Start the server, measure cold start and memory, run every load cell, stop it."""
+             label: int, peer: MLServer | None = None) -> tuple[dict, dict | None]:
+    """Start the server, measure cold start and memory, run every load cell, then the peer rounds; stop it."""
+    from mnist_edge.benchmarks.compare import run_peer
+
     model = read_manifest(models_dir).get("default")
+    compared = None
     with running_server(logs / "serve.log", models_dir=models_dir, workers=workers) as server:
         ready = tree_memory_mb(server.process.pid)
         cells = run_load(server.url, digit, label, model=model, seconds=seconds)
         after = tree_memory_mb(server.process.pid)
-    return {"flags": server.flags, "model": model, "cold_start_s": round(server.cold_start_s, 3),
+        if peer is not None:
+            print(f"peer: MLServer {peer.version} ... logs: {logs / 'mlserver-*.log'}", flush=True)
+            try:
+                compared = run_peer(peer, server.url, logs, models_dir=models_dir, default_model=model, digit=digit,
+                                    label=label, seconds=seconds)
+            except BenchmarkError as exc:  # mnist-edge's own figures are still worth a report
+                compared = {"server": "MLServer", "version": peer.version, "error": exc.message}
+    http = {"flags": server.flags, "model": model, "cold_start_s": round(server.cold_start_s, 3),
             "memory_ready": ready, "memory_after_load": after, "seconds_per_cell": wrk_seconds(seconds),
             "cells": cells}
+    return http, compared
 
 
 def _manifest_summary(models_dir: Path) -> dict:
@@ -138,18 +155,21 @@ def bench(args: argparse.Namespace) -> int:
     seconds = args.duration if args.duration is not None else (1.0 if args.quick else 10.0)
     if seconds <= 0 or (args.workers is not None and args.workers < 1):
         raise BenchmarkError("--duration and --workers must be positive")
+    if args.peer_venv is not None and args.peer is None:
+        raise BenchmarkError("--peer-venv names where the peer is installed: pass --peer mlserver too")
+    peer = find_mlserver(args.peer_venv) if args.peer else None  # before the suites: a missing peer fails at once
     started, load = datetime.now(timezone.utc), os.getloadavg()[0]  # before any process of ours adds to it
     print(f"suites ({'once each, --quick' if args.quick else 'timed'}) ... log: {logs / 'pytest.log'}", flush=True)
     suites = run_suites(out, logs, quick=args.quick, models_dir=args.models_dir, data=Path(data))
     print(f"load phase ({seconds:g} s per cell) ... log: {logs / 'serve.log'}", flush=True)
     try:
-        http = run_http(logs, models_dir=args.models_dir, workers=args.workers, seconds=seconds,
-                        digit=mnist.x_test[0], label=int(mnist.y_test[0]))
+        http, compared = run_http(logs, models_dir=args.models_dir, workers=args.workers, seconds=seconds,
+                                  digit=mnist.x_test[0], label=int(mnist.y_test[0]), peer=peer)
     except BenchmarkError as exc:  # the suites' figures are still worth a report
-        http = {"error": exc.message, "cells": []}
+        http, compared = {"error": exc.message, "cells": []}, None
     results = {"created": started.isoformat(timespec="seconds"), "quick": args.quick, "machine": describe(),
                "load_average_at_start": round(load, 2),
-               "models": _manifest_summary(args.models_dir), "suites": suites, "http": http}
+               "models": _manifest_summary(args.models_dir), "suites": suites, "http": http, "peer": compared}
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     written = write_report(results, out)
     failed_cells = [c for c in http["cells"] if c["status"] != "ok"]
@@ -159,10 +179,28 @@ def bench(args: argparse.Namespace) -> int:
           f"{suites['skipped']} skipped; load: {load}")
     for cell in failed_cells:
         print(f"  failed: {cell['endpoint']} {cell['request']} c={cell['connections']}: {cell['reason']}")
+    if compared is not None:
+        _print_peer(compared)
     print("wrote " + ", ".join(str(p) for p in [out / "results.json", *written]))
     if suites["exit_code"] != 0:
         raise BenchmarkError(f"the benchmark suites failed (pytest exit {suites['exit_code']}); "
                              f"see {logs / 'pytest.log'}")
     if http.get("error"):
         raise BenchmarkError(f"the load phase could not run; see {logs / 'serve.log'}")
+    if compared is not None and (compared.get("error") or any(r["status"] != "ok" for r in compared["rows"])):
+        raise BenchmarkError(f"the peer comparison failed; see {out / 'results.md'} and {logs / 'mlserver-*.log'}")
     return 0
+
+
+def _print_peer(compared: dict) -> None:
+    """The peer's ratios, one line each, or why there are none."""
+    if compared.get("error"):
+        print(f"peer: {compared['error']}")
+        return
+    for ratio in compared["ratios"]:
+        value = "n/a" if ratio["value"] is None else f"{ratio['value']:.2f}x"
+        print(f"peer: {ratio['figure']} ({ratio['model']}), {ratio['ratio']}: {value} (target {ratio['target']})")
+    for row in compared["rows"]:
+        if row["status"] != "ok":
+            print(f"  failed: {row['server']} {row['setting']} {row['request']} c={row['connections']}: "
+                  f"{row['reason']}")

@@ -1,4 +1,4 @@
-"""`mnist-edge serve` as a subprocess: start on a free port, wait for /readyz, measure memory, stop with SIGTERM."""
+"""Servers as subprocesses (`mnist-edge serve`, a peer): start on a free port, wait until ready, measure memory, stop."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def tree_memory_mb(pid: int) -> dict:
 
 def _ready(url: str) -> bool:
     try:
-        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+        with urllib.request.urlopen(url, timeout=2) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
@@ -110,6 +110,28 @@ def stop(process: subprocess.Popen, *, timeout: float = 15) -> None:
 
 
 @contextmanager
+def launched(command: list[str], *, flags: list[str], url: str, ready_path: str, log: Path, env: dict[str, str],
+             cwd: Path | None = None, timeout: float = 120) -> Iterator[Server]:
+    """Start a server process in its own session, yield once `ready_path` answers 200, stop it on exit."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                                   start_new_session=True)
+    try:
+        while not _ready(url + ready_path):
+            if process.poll() is not None:
+                raise BenchmarkError(f"the server exited with status {process.returncode} before it was ready:\n"
+                                     f"{_log_tail(log)}")
+            if time.perf_counter() - started > timeout:
+                raise BenchmarkError(f"the server was not ready within {timeout:.0f} s:\n{_log_tail(log)}")
+            time.sleep(0.02)
+        yield Server(process, url, time.perf_counter() - started, flags, log)
+    finally:
+        stop(process)
+
+
+@contextmanager
 def running_server(log: Path, *, models_dir: Path | None = None, workers: int | None = None,
                    timeout: float = 120) -> Iterator[Server]:
     """Start `mnist-edge serve` on a free loopback port, yield once /readyz answers 200, stop it on exit."""
@@ -121,20 +143,6 @@ def running_server(log: Path, *, models_dir: Path | None = None, workers: int | 
         flags += ["--workers", str(workers)]
     # The caller's MNIST_EDGE_* settings (a token, another port) would change what is measured.
     env = {k: v for k, v in os.environ.items() if not k.startswith("MNIST_EDGE_")}
-    url = f"http://127.0.0.1:{port}"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as out:
-        started = time.perf_counter()
-        process = subprocess.Popen([*SERVE, *flags], stdout=out, stderr=subprocess.STDOUT, env=env,
-                                   start_new_session=True)
-    try:
-        while not _ready(url):
-            if process.poll() is not None:
-                raise BenchmarkError(f"the server exited with status {process.returncode} before it was ready:\n"
-                                     f"{_log_tail(log)}")
-            if time.perf_counter() - started > timeout:
-                raise BenchmarkError(f"the server was not ready within {timeout:.0f} s:\n{_log_tail(log)}")
-            time.sleep(0.02)
-        yield Server(process, url, time.perf_counter() - started, flags, log)
-    finally:
-        stop(process)
+    with launched([*SERVE, *flags], flags=flags, url=f"http://127.0.0.1:{port}", ready_path="/readyz", log=log,
+                  env=env, timeout=timeout) as server:
+        yield server

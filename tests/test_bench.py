@@ -1,21 +1,28 @@
-"""`mnist-edge bench`: the quick run end to end (every suite once, answers checked; 1 s wrk cells), the report."""
+"""`mnist-edge bench`: the quick run end to end (every suite once, answers checked; 1 s wrk cells), the report, and
+the peer comparison (`--peer mlserver`: found or refused, its settings, alternating rounds, ratios, its report rows)."""
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from mnist_edge.benchmarks.load import run_load
+from mnist_edge.benchmarks.compare import JSON_CASE, PNG_CASE, Target, measure, onnx_fp32, ratios, run_peer
+from mnist_edge.benchmarks.load import cases, run_load
+from mnist_edge.benchmarks.peer import SETTINGS, VENV_VAR, MLServer, find_mlserver, write_model_repository
 from mnist_edge.benchmarks.report import write_report
 from mnist_edge.benchmarks.server import tree_memory_mb
 from mnist_edge.runtime.app import create_app
 from mnist_edge.runtime.config import ServeConfig
+from mnist_edge.runtime.errors import BenchmarkError
+from mnist_edge.runtime.manifest import read_manifest
 from mnist_edge.runtime.server import start_background
 
 SUITE_TESTS = ("test_inference", "test_keras_predict_seed", "test_normalize_canvas_rgba", "test_http_predict",
@@ -75,9 +82,9 @@ def _bench(name: str, group: str, median: float, **extra) -> dict:
     return {"name": name, "group": group, "params": {}, "extra_info": extra, "stats": stats}
 
 
-def test_report_tables_and_charts_from_timed_results(tmp_path):
-    """A timed run's JSON: the speed-up column and the latency charts come out of it (figures made up, exact)."""
-    results = {
+def _timed_results() -> dict:
+    """A timed run's results.json with made-up figures; no peer."""
+    return {
         "created": "2026-01-01T00:00:00+00:00", "quick": False, "load_average_at_start": 3.5,
         "machine": {"cpu_model": "Test CPU", "usable_cores": 2, "memory_gb": 4.0, "os": "Linux", "architecture": "x",
                     "python": "3.11", "libraries": {"onnxruntime": "1.0"}},
@@ -96,6 +103,11 @@ def test_report_tables_and_charts_from_timed_results(tmp_path):
                  "cells": [{"endpoint": "/v2/models/a/infer", "request": "binary", "connections": 1,
                             "status": "failed", "reason": "HTTP 400: not supported"}]},
     }
+
+
+def test_report_tables_and_charts_from_timed_results(tmp_path):
+    """A timed run's JSON: the speed-up column and the latency charts come out of it (figures made up, exact)."""
+    results = _timed_results()
     written = {p.name for p in write_report(results, tmp_path)}
     assert written == {"results.md", "latency.png", "speedup.png", "size_accuracy.png"}  # no HTTP row to chart
     md = (tmp_path / "results.md").read_text()
@@ -133,3 +145,168 @@ def test_load_phase_reports_a_refused_request_kind_as_a_failed_row(mnist):
     assert [c["status"] for c in by_endpoint["/v1/predict"]] == ["ok"] * 4
     refused = by_endpoint["/v2/models/no-such-model/infer"]
     assert len(refused) == 4 and all(c["status"] == "failed" and c["reason"].startswith("HTTP 404") for c in refused)
+
+
+def _fake_venv(root: Path, interpreter: Path) -> Path:
+    """A venv-shaped folder whose bin/mlserver is a console script that `interpreter` runs."""
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / "mlserver").write_text(f"#!{interpreter}\n")
+    return root
+
+
+def test_bench_peer_not_installed_is_one_line_error_before_the_suites(mnist, tmp_path):
+    missing = tmp_path / "nowhere"
+    done = subprocess.run([sys.executable, "-m", "mnist_edge.cli", "bench", "--quick", "--out", str(tmp_path / "out"),
+                           "--data", mnist.source, "--peer", "mlserver", "--peer-venv", str(missing)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"mnist-edge: error: --peer mlserver: no {missing}/bin/mlserver; install it with python3 -m venv {missing} "
+        f"&& {missing}/bin/pip install mlserver==1.7.1 'uvloop<0.22' onnxruntime"]
+    assert not (tmp_path / "out" / "logs" / "pytest.log").exists()
+
+
+def test_find_mlserver_without_one_on_path(monkeypatch, tmp_path):
+    monkeypatch.delenv(VENV_VAR, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(BenchmarkError) as caught:
+        find_mlserver()
+    assert caught.value.message.startswith("--peer mlserver: MLServer not found; install it in its own venv")
+    assert caught.value.message.endswith(f"pass --peer-venv DIR or set {VENV_VAR}")
+
+
+def test_find_mlserver_names_what_its_python_lacks(tmp_path):
+    venv = _fake_venv(tmp_path, Path(sys.executable))  # this project's venv has no mlserver: it conflicts
+    with pytest.raises(BenchmarkError, match=r"cannot load mlserver, onnxruntime and uvloop "
+                                             r"\(ModuleNotFoundError: No module named 'mlserver'\)"):
+        find_mlserver(venv)
+
+
+def test_find_mlserver_refuses_the_uvloop_that_breaks_its_workers(monkeypatch, tmp_path):
+    python = tmp_path / "python"  # stands in for MLServer's interpreter: prints what the version probe prints
+    python.write_text("#!/bin/sh\necho 1.7.1 1.32.0 0.22.1\n")
+    python.chmod(0o755)
+    venv = _fake_venv(tmp_path / "venv", python)
+    with pytest.raises(BenchmarkError, match=r"MLServer 1\.7\.1's inference workers fail with uvloop 0\.22\.1 "
+                                             r"\(SeldonIO/MLServer#2286\); in its venv: pip install 'uvloop<0\.22'$"):
+        find_mlserver(venv)
+    python.write_text("#!/bin/sh\necho 1.7.1 1.32.0 0.21.0\n")
+    monkeypatch.setenv(VENV_VAR, str(venv))
+    assert find_mlserver() == MLServer(venv / "bin" / "mlserver", "1.7.1", "1.32.0")
+
+
+def test_peer_settings_differ_from_mlservers_defaults_only_in_ports_and_workers(shipped_models, tmp_path):
+    name, model_file = onnx_fp32(shipped_models)
+    assert name == "onnx-fp32" and model_file.is_file()
+    for workers in SETTINGS.values():
+        folder = tmp_path / str(workers)
+        write_model_repository(folder, name=name, model_file=model_file, parallel_workers=workers, ports=(1, 2, 3))
+        settings = json.loads((folder / "settings.json").read_text())
+        assert settings == {"host": "127.0.0.1", "http_port": 1, "grpc_port": 2, "metrics_port": 3,
+                            **({} if workers is None else {"parallel_workers": workers})}
+        assert json.loads((folder / "model-settings.json").read_text()) == {
+            "name": name, "implementation": "mlserver_onnx.OnnxModel", "parameters": {"uri": str(model_file.resolve())}}
+        runtime = (folder / "mlserver_onnx.py").read_text()
+        compile(runtime, "mlserver_onnx.py", "exec")
+        assert "intra_op_num_threads = 1" in runtime and '"session.intra_op.allow_spinning", "0"' in runtime
+    assert SETTINGS == {"in-process (parallel_workers 0)": 0, "default (one inference worker)": None}
+
+
+def test_peer_rounds_alternate_and_a_refused_target_is_a_failed_row(mnist):
+    digit, label = mnist.x_test[0], int(mnist.y_test[0])
+    server = start_background(create_app(ServeConfig(models=["tflite-int8"])))
+    json_case = next(c for c in cases(digit, model="tflite-int8") if c.name == JSON_CASE)
+    refused = next(c for c in cases(digit, model="onnx-fp32") if c.name == JSON_CASE)  # not loaded: 404
+    try:
+        rows = measure([Target("mnist-edge", "served", "tflite-int8", server.url, json_case, (1, 8)),
+                        Target("MLServer", "refused", "onnx-fp32", server.url, refused, (1, 8))],
+                       label, seconds=1, rounds=2)
+    finally:
+        server.close()
+    served = [r for r in rows if r["setting"] == "served"]
+    assert [(r["connections"], r["status"], len(r["rounds"])) for r in served] == [(1, "ok", 2), (8, "ok", 2)]
+    for row in served:
+        assert row["p50_ms"] == round(statistics.median(r["p50_ms"] for r in row["rounds"]), 3) > 0
+        assert row["requests_per_s"] == round(statistics.median(r["requests_per_s"] for r in row["rounds"]), 3) > 0
+    for row in (r for r in rows if r["setting"] == "refused"):
+        assert row["status"] == "failed" and row["reason"].startswith("HTTP 404") and row["rounds"] == []
+        assert row["p50_ms"] is row["requests_per_s"] is None
+    assert {r["value"] for r in ratios(rows)} == {None}  # no peer figure: no ratio, and no crash
+
+
+def _row(server: str, setting: str, request: str, connections: int, p50: float, rps: float) -> dict:
+    rounds = [{"requests_per_s": rps, "p50_ms": p50, "p99_ms": p50 * 3}]
+    return {"server": server, "setting": setting, "model": "onnx-fp32" if server == "MLServer" else "m",
+            "endpoint": "/v1/predict" if request == PNG_CASE else "/v2/models/m/infer", "request": request,
+            "connections": connections, "status": "ok", "reason": None, "rounds": rounds, "requests_per_s": rps,
+            "p50_ms": p50, "p99_ms": p50 * 3}
+
+
+PEER_ROWS = [_row("mnist-edge", "m (default model)", JSON_CASE, 1, 1.0, 900.0),
+             _row("mnist-edge", "m (default model)", JSON_CASE, 8, 4.0, 2000.0),
+             _row("mnist-edge", "m (default model)", PNG_CASE, 1, 2.0, 450.0),
+             _row("MLServer", "in-process (parallel_workers 0)", JSON_CASE, 1, 1.2, 800.0),
+             _row("MLServer", "in-process (parallel_workers 0)", JSON_CASE, 8, 9.0, 900.0),
+             _row("MLServer", "default (one inference worker)", JSON_CASE, 1, 1.5, 600.0),
+             _row("MLServer", "default (one inference worker)", JSON_CASE, 8, 8.0, 1000.0)]
+
+
+def test_peer_ratios_take_mlservers_best_setting_for_each_figure():
+    found = {r["figure"]: r for r in ratios(PEER_ROWS)}
+    assert len(found) == 3 and {r["model"] for r in found.values()} == {"m"}
+    c8, c1, png = found["/v2 JSON, c=8 req/s"], found["/v2 JSON, c=1 p50"], found["/v1 PNG (1 channel), c=1 p50"]
+    assert (c8["value"], c8["peer_setting"], c8["met"]) == (2.0, "default (one inference worker)", True)  # 2000 / 1000
+    assert (c1["value"], c1["peer_setting"], c1["met"]) == (1.2, "in-process (parallel_workers 0)", False)  # 1.2 / 1.0
+    assert (png["value"], png["met"]) == (1.667, False)  # 2.0 / 1.2, more than 1.5x
+
+
+def test_report_shows_the_peer_rows_ratios_and_chart(tmp_path):
+    results = _timed_results()
+    results["peer"] = {"server": "MLServer", "version": "1.7.1", "onnxruntime": "1.32.0",
+                       "model_file": "model_fp32.onnx", "runtime": "benchmarks/mlserver_onnx.py", "rounds": 1,
+                       "seconds_per_cell": 10, "rows": PEER_ROWS, "ratios": ratios(PEER_ROWS),
+                       "settings": {s: {"cold_start_s": 2.5, "memory_ready": {"processes": 1 if w == 0 else 3,
+                                                                             "rss_mb": 170.0, "pss_mb": 150.0}}
+                                    for s, w in SETTINGS.items()}}
+    assert "peer.png" in {p.name for p in write_report(results, tmp_path)}
+    with Image.open(tmp_path / "peer.png") as image:
+        assert image.format == "PNG" and image.width > 300
+    md = (tmp_path / "results.md").read_text()
+    assert "## Against a peer: Seldon MLServer 1.7.1" in md and "one intra-op thread" in md and "](peer.png)" in md
+    assert ("| mnist-edge | m (default model) | JSON FP32 [1,28,28,1] | 1.00 | 3.00 | 2,000 | 4.00 | 1.00 / 2000 | ok |"
+            in md)
+    assert "| MLServer | default (one inference worker) | JSON FP32 [1,28,28,1] | 1.50 | 4.50 | 1,000 | 8.00 |" in md
+    assert "| mnist-edge | m (default model) | PNG, 1 channel | 2.00 | 6.00 | - | - | 2.00 / - | ok |" in md
+    assert ("| /v2 JSON, c=8 req/s | m | mnist-edge ÷ MLServer best | default (one inference worker) | 2.00x | >= 1.5 "
+            "| yes |") in md
+    assert "in-process (parallel_workers 0) 2.50 s, RSS 170.0 MB in 1 process;" in md
+
+    results["peer"] = {"server": "MLServer", "version": "1.7.1", "error": "the server was not ready within 180 s"}
+    assert "peer.png" not in {p.name for p in write_report(results, tmp_path)}
+    assert "Not measured: the server was not ready within 180 s" in (tmp_path / "results.md").read_text()
+    assert not (tmp_path / "peer.png").exists()
+
+
+@pytest.fixture(scope="module")
+def mlserver() -> MLServer:
+    """MLServer from $MNIST_EDGE_MLSERVER_VENV or PATH; CI has none (it is optional), so this skips there."""
+    try:
+        return find_mlserver()
+    except BenchmarkError as exc:
+        pytest.skip(f"no MLServer to compare with: {exc.message}")
+
+
+def test_peer_run_against_a_real_mlserver(mlserver, mnist, shipped_models, tmp_path):
+    default = read_manifest(shipped_models)["default"]
+    server = start_background(create_app(ServeConfig(models_dir=shipped_models)))
+    try:
+        compared = run_peer(mlserver, server.url, tmp_path, models_dir=shipped_models, default_model=default,
+                            digit=mnist.x_test[0], label=int(mnist.y_test[0]), seconds=1, rounds=1)
+    finally:
+        server.close()
+    assert all(r["status"] == "ok" and len(r["rounds"]) == 1 for r in compared["rows"]), compared["rows"]
+    assert {r["setting"] for r in compared["rows"] if r["server"] == "MLServer"} == set(SETTINGS)
+    assert compared["settings"]["default (one inference worker)"]["memory_ready"]["processes"] >= 2  # its pool
+    assert compared["settings"]["in-process (parallel_workers 0)"]["memory_ready"]["processes"] == 1
+    assert len(compared["ratios"]) == (3 if default == "onnx-fp32" else 5)
+    assert all(r["value"] > 0 for r in compared["ratios"])
