@@ -296,7 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     _command(sub, "bench", cmd_bench, extra="all", populate=_bench_flags, examples="""\
   mnist-edge bench --data ../shared/data/mnist                       # -> docs/benchmarks/, a few minutes
-  mnist-edge bench --data ../shared/data/mnist --quick --out /tmp/b  # CI smoke: every suite once, 1 s load cells""")
+  mnist-edge bench --data ../shared/data/mnist --quick --out /tmp/b  # CI smoke: every suite once, 1 s load cells
+  mnist-edge bench --data ../shared/data/mnist --peer mlserver --peer-venv /opt/mlserver  # + MLServer's rows""")
     return parser
 
 
