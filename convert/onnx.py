@@ -37,7 +37,7 @@ def rename_tensors(graph, names: dict[str, str]) -> None:
 
 def compact_names(graph) -> None:
     """Short names for every tensor and node but the graph's inputs and outputs. tf2onnx's scoped TF names, each
-    repeated in the quantizer's own, are a third of an int8 file whose model reads three stroke views."""
+    repeated in the quantizer's own, are a large share of a small int8 file."""
     keep = {value.name for value in (*graph.input, *graph.output)}
     produced = [*(init.name for init in graph.initializer), *(name for node in graph.node for name in node.output)]
     inner = [name for name in dict.fromkeys(produced) if name and name not in keep]  # "" is an omitted input

@@ -16,8 +16,8 @@ def _converter(model):
     import keras
     import tensorflow as tf
 
-    # TFLite keeps every fused op's name, each part prefixed with the model's name: with three stroke views,
-    # "mnist_edge_cnn_views_1/" alone came to 1.5 KB of the int8 file. The same graph under a one-letter name.
+    # TFLite keeps every fused op's name, each part prefixed with the model's name ("mnist_edge_cnn_1/"), a few
+    # hundred bytes of an int8 file. The same graph under a one-letter name.
     model = keras.Model(model.inputs, model.outputs, name="m")
     # from_keras_model freezes the weights; from_concrete_functions on a Keras 3 model keeps them as
     # resource variables, and the interpreter then fails with READ_VARIABLE / NaN outputs.

@@ -81,15 +81,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     mnist = load_mnist(args.data)  # before TensorFlow loads: a wrong --data fails in a second, not ten
     from mnist_edge.train.fit import TrainConfig, save, train
 
-    cfg = TrainConfig(arch=args.arch, seed=args.seed, augment=not args.no_augment, stroke_views=not args.no_augment,
-                      limit=args.limit)
+    teacher, teacher_report = _teacher(args) if args.teacher else (None, None)
+    if teacher_report:  # the teacher's own recipe: the same split, drawings and seed
+        cfg = TrainConfig.from_report(teacher_report["config"])
+        cfg.distill, cfg.limit = True, args.limit or cfg.limit
+    else:
+        cfg = TrainConfig(arch=args.arch, seed=args.seed or 0, augment=not args.no_augment,
+                          distill=not args.no_augment, limit=args.limit)
     if args.epochs is not None:
         cfg.epochs = args.epochs
     if args.limit:  # a quick trial measures its not-a-digit report on fewer drawings too (MNIST test stays whole)
         cfg.drawn_test = min(cfg.drawn_test, args.limit // 10 + 10)
         cfg.test_negatives = min(cfg.test_negatives, args.limit // 100 + 10)
     # Keras' live bar on a terminal; one line per epoch in logs and CI.
-    model, report = train(mnist, cfg, verbose=1 if sys.stdout.isatty() else 2)
+    model, report = train(mnist, cfg, teacher=teacher, verbose=1 if sys.stdout.isatty() else 2)
+    if teacher_report:
+        from mnist_edge.convert.formats import KERAS_FILE
+        from mnist_edge.runtime.manifest import sha256_file
+
+        report["teacher"] = {"folder": str(args.teacher), "sha256": sha256_file(args.teacher / KERAS_FILE)}
     out = args.out or new_run()  # made only now, so a failed training leaves no empty run behind
     save(model, report, out)
     test = report["test"]
@@ -105,6 +115,28 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"ECE {drawn['calibration']['ece']:.2%}")
     print(f"run folder: {out} (next: mnist-edge convert {out})")
     return 0
+
+
+def _teacher(args: argparse.Namespace):
+    """The stroke-view model and training report in --teacher's folder, or a one-line error."""
+    import json
+
+    import keras
+
+    from mnist_edge.convert.formats import KERAS_FILE
+    from mnist_edge.runtime.errors import ConfigError, DataError
+    from mnist_edge.train.report import REPORT_FILE
+
+    if args.arch != "cnn" or args.epochs is not None or args.no_augment or args.seed is not None:
+        raise ConfigError("--teacher distills with the teacher's own recipe: drop --arch, --epochs, --seed and --no-augment")
+    paths = args.teacher / KERAS_FILE, args.teacher / REPORT_FILE
+    for path in paths:
+        if not path.is_file():
+            raise DataError(f"--teacher {args.teacher}: no {path.name} there (a run folder or models/)")
+    model = keras.models.load_model(paths[0], compile=False)
+    if "views" not in {layer.name for layer in model.layers}:
+        raise DataError(f"--teacher {args.teacher}: its model reads each image once; a teacher has stroke views")
+    return model, json.loads(paths[1].read_text())
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -228,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", type=Path, metavar="PATH", help=DATA_HELP)
     train.add_argument("--arch", default="cnn", help="cnn, or seed for the tutorial's network (default: cnn)")
     train.add_argument("--epochs", type=positive_int, metavar="N", help="passes over the training set (default: 15)")
-    train.add_argument("--seed", type=int, default=0, metavar="N",
+    train.add_argument("--seed", type=int, metavar="N",
                        help="seeds the weights, shuffling, augmentation and drawings: the same seed gives "
                             "bit-identical weights (default: 0)")
     train.add_argument("--limit", type=positive_int, metavar="N",
@@ -236,8 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "still tests on all 10,000 test images, and on at most N/10+10 drawn test digits and "
                             "N/100+10 drawings of each non-digit kind (default: all, 2,000 and 300)")
     train.add_argument("--no-augment", action="store_true",
-                       help="train on plain MNIST, without distortions or drawn digits, and serve without stroke views "
+                       help="train on plain MNIST, without distortions, drawn digits or distillation from stroke views "
                             "(default: augment)")
+    train.add_argument("--teacher", type=Path, metavar="DIR",
+                       help="a run folder or models/ whose model reads each image at three stroke weights: skip "
+                            "fitting and only distill it into a model that reads each image once, with its recipe")
     train.add_argument("--out", type=Path, metavar="DIR",
                        help="write here instead (default: a new runs/<timestamp>/ under the current folder)")
 

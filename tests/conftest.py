@@ -39,10 +39,12 @@ def tiny_models(mnist, tmp_path_factory) -> Path:
     """A model trained for seconds on a slice of MNIST, converted to every format (not the shipped one)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from mnist_edge.convert.pipeline import convert
+    from mnist_edge.train.distill import DistillConfig
     from mnist_edge.train.fit import TrainConfig, save, train
 
     out = tmp_path_factory.mktemp("tiny_models")
-    cfg = TrainConfig(epochs=2, drawn_test=300, test_negatives=40)  # small report sets: seconds
+    # Small report sets and one epoch of distillation: seconds.
+    cfg = TrainConfig(epochs=2, drawn_test=300, test_negatives=40, distill_config=DistillConfig(epochs=1))
     model, report = train(mnist.subset(n_train=4000), cfg, verbose=0)
     save(model, report, out)
     convert(out, mnist.subset(n_train=4000, n_test=2000), not_digits=50)

@@ -115,10 +115,10 @@ def test_onnx_int8_keeps_its_input_and_output_names_and_shortens_the_rest(tiny_m
 
 
 def test_tflite_files_name_their_ops_without_the_keras_model_name(tiny_models, manifest):
-    model_name = b"mnist_edge_cnn"  # what Keras names the views model's ops after; 1.5 KB of the shipped int8 file
+    model_name = b"mnist_edge_cnn"  # what Keras names the model's ops after, a prefix on every op's name
     for name in ("tflite-fp32", "tflite-int8"):
         data = (tiny_models / manifest["artifacts"][name]["file"]).read_bytes()
-        assert b"views" in data and model_name not in data  # the stroke views' layers keep their own names
+        assert b"conv2d" in data and model_name not in data  # the layers keep their own names
 
 
 def test_failed_verification_publishes_nothing(tiny_models, mnist, tmp_path, monkeypatch):

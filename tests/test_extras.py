@@ -72,7 +72,7 @@ def test_train_extra_trains_and_converts_into_a_run(train_venv, mnist, shipped_m
     np.savez(small, x_train=mnist.x_train[:4000], y_train=mnist.y_train[:4000], x_test=mnist.x_test[:5000],
              y_test=mnist.y_test[:5000])
     env = {"MNIST_DATA": str(small), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    # The seed tutorial's comparison recipe, which is served without stroke views: that path runs here. Its int8 files
+    # The seed tutorial's comparison recipe, which is not distilled from stroke views: that path runs here. Its int8 files
     # make the not-a-digit decision as Keras does (99.85 % agreement; the gate checks it). The default network trained
     # this way for 2 epochs is too raw for its int8 files: 90.7 %, under the gate's 93 % floor.
     trained = mnist_edge(train_venv, "train", "--epochs", "2", "--limit", "4000", "--arch", "seed", "--no-augment",
@@ -89,8 +89,8 @@ def test_train_extra_trains_and_converts_into_a_run(train_venv, mnist, shipped_m
     # 3,600 digits (400 held back to calibrate) and 15 % as many non-digits, shared by the training generators.
     not_digits = len(TRAINING) * not_digits_per_generator(3600, TrainConfig())
     assert manifest["training"]["train_images"] == 3600 + not_digits
-    assert {key: manifest["training"]["config"][key] for key in ("arch", "epochs", "stroke_views")} == {
-        "arch": "seed", "epochs": 2, "stroke_views": False}
+    assert {key: manifest["training"]["config"][key] for key in ("arch", "epochs", "distill")} == {
+        "arch": "seed", "epochs": 2, "distill": False}
     assert {"model.keras", "model_int8.tflite", "training.json", "confusion_matrix.png"} <= {p.name for p in run.iterdir()}
     assert (tmp_path / "triton" / "onnx-fp32" / "1" / "model.onnx").is_file()
     assert sha256_file(shipped_models / "manifest.json") == shipped  # nothing reached the served models

@@ -31,8 +31,7 @@ def test_default_architecture_fits_the_int8_budget():
 
     model = build_model("cnn")
     assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 11)
-    # One byte per int8 weight, plus ~27 KB of graph for three stroke views: under ~128k parameters keeps the
-    # int8 file within 150 KB.
+    # One byte per int8 weight plus the graph: under ~128k parameters keeps the int8 file within 150 KB.
     assert model.count_params() < 128_000
 
 
@@ -90,6 +89,30 @@ def test_augmentation_keeps_range_and_changes_images(mnist):
     # Ink survives: a distortion that erased or flooded digits would teach nothing.
     ratio = out.sum(axis=(1, 2, 3)) / batch.numpy().sum(axis=(1, 2, 3))
     assert 0.4 < ratio.min() and ratio.max() < 3
+
+
+def test_distillation_teaches_a_network_the_stroke_views_answers(tiny_models, mnist):
+    import keras
+
+    from mnist_edge.runtime.preprocess import scale_pixels
+    from mnist_edge.train.distill import DistillConfig, distill
+    from mnist_edge.train.fit import _dataset
+    from mnist_edge.train.models import build_cnn, with_stroke_views
+
+    keras.utils.set_random_seed(1)
+    teacher, student = with_stroke_views(keras.models.load_model(tiny_models / "model.keras")), build_cnn()
+    frozen = [w.copy() for w in teacher.get_weights()]
+    images, labels = scale_pixels(mnist.x_train[:2048]), mnist.y_train[:2048]
+    taught = teacher.predict(images, verbose=0).argmax(axis=1)
+    assert (student.predict(images, verbose=0).argmax(axis=1) == taught).mean() < 0.5  # an untrained network
+
+    # The teacher's answers alone (no labels): the student learns to give them.
+    cfg = TrainConfig(batch_size=64, augment=False)
+    distill(teacher, student, _dataset(images, labels, cfg), DistillConfig(epochs=3, label_weight=0.0), steps=32,
+            verbose=0)
+    assert (student.predict(images, verbose=0).argmax(axis=1) == taught).mean() > 0.8
+    for a, b in zip(frozen, teacher.get_weights(), strict=True):  # the teacher only teaches
+        np.testing.assert_array_equal(a, b)
 
 
 def test_same_seed_gives_the_same_weights(mnist):

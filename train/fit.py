@@ -18,6 +18,7 @@ from mnist_edge.runtime.answers import NOT_A_DIGIT, split
 from mnist_edge.runtime.preprocess import scale_pixels
 from mnist_edge.train.augment import AugmentConfig
 from mnist_edge.train.data import Mnist
+from mnist_edge.train.distill import DistillConfig
 from mnist_edge.train.report import (
     CONFUSION_FILE,
     RELIABILITY_FILE,
@@ -41,9 +42,11 @@ class TrainConfig:
     seed: int = 0
     augment: bool = True  # off only for the seed tutorial comparison and smoke tests
     augment_config: AugmentConfig = field(default_factory=AugmentConfig)
-    # Served models read each image at three stroke weights and average (train/models.py, STROKE_VIEWS);
-    # off only for the seed tutorial comparison. The trained weights are the same either way.
-    stroke_views: bool = True
+    # The served model reads each image once, fine-tuned to answer as the trained network does when it reads each
+    # image at three stroke weights and averages (train/models.py, STROKE_VIEWS; train/distill.py). Off only for the
+    # seed tutorial comparison and smoke tests.
+    distill: bool = True
+    distill_config: DistillConfig = field(default_factory=DistillConfig)
     # Share of training digits swapped for canvas drawings of themselves (redrawn with another pen and
     # normalized by runtime.preprocess), so the model learns what the API feeds it. Part of augmentation.
     drawn_fraction: float = 0.2
@@ -63,6 +66,8 @@ class TrainConfig:
         values = {key: value for key, value in config.items() if key in known}
         if isinstance(values.get("augment_config"), dict):
             values["augment_config"] = AugmentConfig(**values["augment_config"])
+        if isinstance(values.get("distill_config"), dict):
+            values["distill_config"] = DistillConfig(**values["distill_config"])
         return cls(**values)
 
 
@@ -144,26 +149,32 @@ def validation_drawings(mnist: Mnist, cfg: TrainConfig) -> tuple[np.ndarray, str
     return redraw(val_x, np.arange(len(x), len(x) + len(val_x)), seed=cfg.seed), digest
 
 
-def train(mnist: Mnist, cfg: TrainConfig, *, verbose: int = 1):
-    """Fit a model, calibrate it and choose its not-a-digit threshold; return it and the report."""
+def train(mnist: Mnist, cfg: TrainConfig, *, teacher=None, verbose: int = 1):
+    """Fit a model, distill it into one that reads each image once, calibrate it and choose its not-a-digit
+    threshold; return it and the report. With a stroke-view `teacher` already trained, only distill from it."""
     import keras
 
+    from mnist_edge.train.distill import distill
     from mnist_edge.train.honesty import calibrate, measure
-    from mnist_edge.train.models import build_model, with_stroke_views
+    from mnist_edge.train.models import build_model, with_stroke_views, without_stroke_views
     from mnist_edge.train.negatives import TRAINING, negative_images
 
     keras.utils.set_random_seed(cfg.seed)
     x, y, val_x, val_y = _split(mnist, cfg)
-    model = build_model(cfg.arch)
+    model = build_model(cfg.arch) if teacher is None else without_stroke_views(teacher, cfg.arch)
     started = time.perf_counter()
     negatives, _ = negative_images(TRAINING, not_digits_per_generator(len(x), cfg), x, y, seed=cfg.seed, stream="train")
     images = np.concatenate([training_images(x, cfg), negatives])
     labels = np.concatenate([y, np.full(len(negatives), NOT_A_DIGIT, dtype=y.dtype)])
     steps = -(-len(images) // cfg.batch_size)
-    _compile(model, cfg, steps)
-    model.fit(_dataset(images, labels, cfg), epochs=cfg.epochs, verbose=verbose, shuffle=False)  # the dataset shuffles
-    if cfg.stroke_views:
-        model = with_stroke_views(model)  # before calibrating: the temperature and threshold are for what serves
+    dataset = _dataset(images, labels, cfg)
+    if teacher is None:
+        _compile(model, cfg, steps)
+        model.fit(dataset, epochs=cfg.epochs, verbose=verbose, shuffle=False)  # the dataset shuffles
+        if cfg.distill:  # the student is a copy, so the teacher keeps the trained weights
+            teacher, model = with_stroke_views(model), _without_optimizer(model)
+    if teacher is not None:  # before calibrating: the temperature and threshold are for what serves
+        distill(teacher, model, dataset, cfg.distill_config, steps=steps, verbose=verbose)
     drawn, digest = validation_drawings(mnist, cfg)
     decision = {**calibrate(model, drawn, val_x, val_y, seed=cfg.seed, negatives=cfg.test_negatives),
                 "held_back_sha256": digest}  # convert chooses each artifact's threshold on the same digits

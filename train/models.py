@@ -14,10 +14,10 @@ INPUT_SHAPE = (28, 28, 1)
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
 LOGITS_NAME = "logits"  # the last Dense layer: calibration scales its weights (train/calibrate.py)
-# At inference the trained network reads each image three times, at three stroke weights (as given, blended
-# this far towards a 3x3 dilation, this far towards a 3x3 erosion), and averages what it saw. Chosen on the
-# held-back training digits (MNIST 99.46 -> 99.52 %, drawn 99.16 -> 99.18 % for the previous design) over
-# 0.3/0.2 and 0.8/0.4; for the shipped weights, 99.46 -> 99.56 % and 99.16 -> 99.20 %.
+# The teacher of the served model (train/distill.py): the trained network reading each image three times, at three
+# stroke weights (as given, blended this far towards a 3x3 dilation, this far towards a 3x3 erosion), averaging what
+# it saw. Chosen on the held-back training digits over 0.3/0.2 and 0.8/0.4: for the default network's weights,
+# MNIST 99.46 -> 99.56 % and drawn 99.16 -> 99.20 % against a single read.
 STROKE_VIEWS = (("thicker", 0.5), ("thinner", 0.3))
 
 
@@ -92,6 +92,21 @@ def with_stroke_views(model: keras.Model) -> keras.Model:
         seen.append(image)
     logits = head[0](layers.Average(name="views")(seen))
     return keras.Model(inputs, layers.Softmax(name=OUTPUT_NAME)(logits), name=f"{model.name}_views")
+
+
+def without_stroke_views(model: keras.Model, arch: str) -> keras.Model:
+    """A new network of architecture `arch` holding the weights a stroke-view model (`with_stroke_views`) shares."""
+    if "views" not in {layer.name for layer in model.layers}:
+        raise ValueError(f"{model.name} reads each image once: it has no stroke views")
+    single = build_model(arch)
+    # The trained layers appear once each, in the order the first view calls them, which is the chain's own order.
+    trained = [layer for layer in model.layers if layer.weights]
+    own = [layer for layer in single.layers if layer.weights]
+    if [[w.shape for w in layer.weights] for layer in trained] != [[w.shape for w in layer.weights] for layer in own]:
+        raise ValueError(f"{model.name} is not a stroke-view model of the {arch} architecture")
+    for source, target in zip(trained, own, strict=True):
+        target.set_weights(source.get_weights())
+    return single
 
 
 ARCHITECTURES: dict[str, Callable[[], keras.Model]] = {"cnn": build_cnn, "seed": build_seed}
