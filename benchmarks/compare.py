@@ -59,16 +59,19 @@ def measure(targets: list[Target], label: int, *, seconds: float, rounds: int = 
     """Check each target's answer, warm it, then `rounds` rounds of every cell (order reversed every other round)."""
     rows = {(id(t), c): _row(t, c) for t in targets for c in t.connections}
     live = []
-    for target in targets:
-        problem = check(target.url, target.case, label)
-        for connections in target.connections:
-            if problem:
-                rows[id(target), connections].update(status="failed", reason=problem)
-        if not problem:
-            live.append(target)
     with tempfile.TemporaryDirectory(prefix="mnist-edge-wrk-") as tmp:
-        for target in live:  # a first burst loads lazy paths (worker pools, caches) outside the measured rounds
-            wrk(target.url, target.case, connections=max(target.connections), seconds=1, workdir=Path(tmp))
+        for target in targets:
+            problem = check(target.url, target.case, label)
+            if problem is None:  # a first burst loads lazy paths (worker pools, caches) outside the measured rounds
+                try:
+                    wrk(target.url, target.case, connections=max(target.connections), seconds=1, workdir=Path(tmp))
+                except BenchmarkError as exc:
+                    problem = f"warm-up: {exc.message}"
+            if problem:
+                for connections in target.connections:
+                    rows[id(target), connections].update(status="failed", reason=problem)
+            else:
+                live.append(target)
         for index in range(rounds):
             for target in live if index % 2 == 0 else live[::-1]:
                 for connections in target.connections:
