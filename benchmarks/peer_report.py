@@ -95,8 +95,9 @@ def chart_peer(results: dict, path: Path) -> bool:
             if row is None or row.get(key) is None:
                 continue
             ax.barh(y, row[key], color=color)
-            ax.bar_label(ax.containers[-1], [f"{row[key]:,.2f}" if key == "p50_ms" else f"{row[key]:,.0f}"],
-                         label_type="center", color="white", fontsize="small")
+            # The median at the bar's foot, where no round's dot lands.
+            ax.text(0, y, f" {row[key]:,.2f}" if key == "p50_ms" else f" {row[key]:,.0f}", va="center",
+                    fontsize="small", bbox={"facecolor": "white", "alpha": 0.8, "linewidth": 0})
             ax.scatter([r[key] for r in row["rounds"]], [y] * len(row["rounds"]), color="black", s=8, zorder=3)
         ax.set_xlabel(xlabel)
     panels[0].set_yticks(range(len(targets)), labels, fontsize="x-small")
