@@ -75,14 +75,16 @@ def canvas(digit: np.ndarray) -> np.ndarray:
     return pixels
 
 
-def page(monkeypatch, url: str, pixels: np.ndarray | None = None, **env: str) -> AppTest:
-    """The page run once against `url` with `pixels` on the canvas."""
+def page(monkeypatch, url: str, pixels: np.ndarray | None = None, *, compare: bool = False, **env: str) -> AppTest:
+    """The page run once against `url` with `pixels` on the canvas (and every model's answer open if `compare`)."""
     monkeypatch.setenv("MNIST_EDGE_API_URL", url)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     at = AppTest.from_string(SCRIPT, default_timeout=30)
     if pixels is not None:
         at.session_state["pixels"] = pixels
+    if compare:
+        at.session_state["compare_open"] = True  # as if the expander had been clicked open
     at.run()
     assert not at.exception, at.exception
     return at
@@ -140,8 +142,13 @@ def test_the_model_selector_lists_loaded_models_default_first_and_picks_the_back
     assert attr(markers(at)["answer"], "backend") == options[-1].split(" ")[0]
 
 
-def test_compare_shows_every_loaded_model_and_whether_they_agree(monkeypatch, api, app, mnist):
+def test_compare_runs_only_while_open_and_then_shows_every_loaded_model(monkeypatch, api, app, mnist):
+    calls = []
+    monkeypatch.setattr(ApiClient, "compare", lambda *a, **k: calls.append(a) or {})
     at = page(monkeypatch, api, canvas(mnist.x_test[0]))
+    assert "compare" not in markers(at) and calls == []  # closed: no call per model on every stroke
+    monkeypatch.undo()
+    at = page(monkeypatch, api, canvas(mnist.x_test[0]), compare=True)
     compare = markers(at)["compare"]
     assert sorted(attr(compare, "models").split(",")) == sorted(s.name for s in app.extensions["mnist_edge"].registry.loaded())
     table = at.table[0].value

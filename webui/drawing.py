@@ -21,7 +21,8 @@ def canvas_png(image_data: np.ndarray | None) -> bytes | None:
     """
     if image_data is None or image_data.ndim != 3 or image_data.size == 0:
         return None
-    ink = np.ascontiguousarray(image_data[:, :, :3].max(axis=2))  # any pen colour on black, not only white
+    # Any pen colour on black, not only white; three 2-D maximums: .max(axis=2) over strided channels is ~30x slower.
+    ink = np.maximum(np.maximum(image_data[:, :, 0], image_data[:, :, 1]), image_data[:, :, 2])
     if int(ink.max()) < BLANK_BELOW:
         return None
     buffer = io.BytesIO()

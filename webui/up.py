@@ -103,9 +103,9 @@ def _local(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def ui_command(host: str, port: int) -> list[str]:
-    """Streamlit serving the canvas app headless on host:port, quiet and without developer tools."""
-    return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true", "--server.address", host,
+def ui_command(host: str, port: int, *, script: Path = APP) -> list[str]:
+    """Streamlit serving the canvas app (or another `script`) headless on host:port, quiet, no developer tools."""
+    return [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true", "--server.address", host,
             "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
             "--global.developmentMode", "false", "--client.toolbarMode", "viewer"]
 
