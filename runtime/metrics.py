@@ -66,24 +66,41 @@ class Metrics:
         # livesum: the workers' own counts added up, and a dead worker's (mark_process_dead) dropped.
         self.in_flight = Gauge("mnist_edge_requests_in_flight", "Requests being answered now.",
                                multiprocess_mode="livesum", registry=self.registry)
+        # Each label set's child, looked up once: `labels()` takes a lock and checks its arguments on every call.
+        self._answered: dict[tuple[str, str, int], tuple] = {}
+        self._inferred: dict[str, Histogram] = {}
+        self.muted = False  # set while a worker warms up: its own requests are not the service's
 
     def started(self) -> None:
         """A request came in."""
-        self.in_flight.inc()
+        if not self.muted:
+            self.in_flight.inc()
 
     def finished(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         """A request was answered."""
+        if self.muted:
+            return
         self.in_flight.dec()
-        self.requests.labels(endpoint, method, str(status)).inc()
-        self.request_seconds.labels(endpoint).observe(seconds)
+        children = self._answered.get((endpoint, method, status))
+        if children is None:
+            children = (self.requests.labels(endpoint, method, str(status)), self.request_seconds.labels(endpoint))
+            self._answered[endpoint, method, status] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def error(self, code: str) -> None:
         """An error response with this stable code."""
-        self.errors.labels(code).inc()
+        if not self.muted:
+            self.errors.labels(code).inc()
 
     def inference(self, backend: str, seconds: float) -> None:
         """One predict call on a backend (a whole batch counts once)."""
-        self.inference_seconds.labels(backend).observe(seconds)
+        if self.muted:
+            return
+        child = self._inferred.get(backend)
+        if child is None:
+            child = self._inferred[backend] = self.inference_seconds.labels(backend)
+        child.observe(seconds)
 
     def render(self, models: dict[str, bool]) -> bytes:
         """The text exposition format, version 0.0.4: every worker's requests in multi-process mode."""
