@@ -3,6 +3,7 @@
 ONNX Runtime sessions and TFLite interpreters must not cross a fork, so the master never loads a model: every worker
 calls `create_app` itself. prometheus_client's multi-process mode adds up the workers' metrics from files in
 PROMETHEUS_MULTIPROC_DIR. The worker class (runtime/readahead.py) gives a thread only requests that have arrived whole.
+Each worker warms every one of its threads up (runtime/warmup.py) before it accepts a connection.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from mnist_edge.runtime.config import ServeConfig
+from mnist_edge.runtime.errors import ConfigError
 from mnist_edge.runtime.readahead import json_error, reading_worker
 
 log = logging.getLogger("mnist_edge.serve")
@@ -32,6 +34,22 @@ GRACEFUL_SECONDS = 8
 # one on a full disk kills the process (SIGBUS). Its entries need ~100 KB; a file that outgrows this doubles, sparse.
 METRIC_FILE_BYTES = 256 * 1024
 METRIC_FILES = ("counter", "histogram", "gauge_livesum")  # prometheus_client's file per kind our Metrics uses
+
+
+# The worker class reads gunicorn's internals (gthread's _DEFER, the parser's unreader); these are the releases it is
+# tested with, and pyproject.toml's `serve` extra pins the same range.
+GUNICORN_TESTED = ((27, 0), (28, 0))  # from, up to but not including
+
+
+def check_gunicorn() -> None:
+    """A ConfigError naming the install command when the gunicorn found is not one the worker class is tested with."""
+    import gunicorn
+
+    low, high = GUNICORN_TESTED
+    if not low <= tuple(gunicorn.version_info[:2]) < high:
+        wanted = f"gunicorn>={low[0]}.{low[1]},<{high[0]}"
+        raise ConfigError(f"gunicorn {gunicorn.__version__} is installed, but mnist-edge's worker runs on {wanted} only: "
+                          f"pip install '{wanted}'")
 
 
 def can_fork() -> bool:
@@ -145,6 +163,14 @@ def run_workers(config: ServeConfig, listener: socket.socket, *, workers: int, s
                         "worker answers", os.getpid(), metrics, exc.strerror or exc)
 
     def post_worker_init(worker) -> None:
+        # Before the worker's loop starts, so it accepts no connection until every one of its threads is warm.
+        from mnist_edge.runtime.warmup import warm_threads  # imports prometheus_client: only once its folder is set
+
+        try:
+            seconds = warm_threads(worker.wsgi, worker.tpool, config.threads)
+            log.debug("worker %d warmed up in %.2f s", worker.pid, seconds)
+        except Exception:  # a slow first request is better than no worker
+            log.exception("worker %d: warming up failed; its first requests will be slow", worker.pid)
         with ready.get_lock():
             ready.value += 1
             count = ready.value

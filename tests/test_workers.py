@@ -304,3 +304,22 @@ def test_no_server_version_is_sent(served):
     status, headers, _ = raw_answer(served.url, b"GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert status == 200
     assert not re.search(r"\d", headers.get("server", "")), headers  # gunicorn 27 sends a bare "gunicorn"
+
+
+@pytest.mark.parametrize("version", [(25, 1, 0), (26, 2, 0), (28, 0, 0)])
+def test_a_gunicorn_the_worker_is_not_tested_with_is_one_clear_error(monkeypatch, version):
+    import gunicorn
+
+    from mnist_edge.runtime.errors import ConfigError
+    from mnist_edge.runtime.workers import check_gunicorn
+
+    monkeypatch.setattr(gunicorn, "version_info", version)
+    monkeypatch.setattr(gunicorn, "__version__", ".".join(map(str, version)))
+    with pytest.raises(ConfigError, match=r"gunicorn [\d.]+ is installed.*pip install 'gunicorn>=27.0,<28'"):
+        check_gunicorn()
+
+
+def test_the_installed_gunicorn_is_one_the_worker_is_tested_with():
+    from mnist_edge.runtime.workers import check_gunicorn
+
+    check_gunicorn()
