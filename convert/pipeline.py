@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from mnist_edge.convert.floor import MIN_ACCURACY, check_accuracy
 from mnist_edge.convert.formats import FORMATS, KERAS_FILE, Format
 from mnist_edge.convert.manifest import SCHEMA_VERSION, artifact_entry, write_manifest
 from mnist_edge.convert.verify import check, compare, predict_all
@@ -24,6 +25,7 @@ from mnist_edge.train.calibrate import choose_threshold
 from mnist_edge.train.data import Mnist
 from mnist_edge.train.fit import TrainConfig, validation_drawings
 from mnist_edge.train.report import REPORT_FILE
+from mnist_edge.train.runs import refuse_served
 
 DEFAULT_MODEL = "tflite-int8"  # smallest and fastest on a Pi's CPU; served unless told otherwise
 CALIBRATION_SEED = 0
@@ -78,11 +80,16 @@ def _gate_images(mnist: Mnist, not_digits: int) -> tuple[np.ndarray, np.ndarray]
     return np.concatenate([scale_pixels(mnist.x_test), negatives]), mnist.y_test
 
 
-def convert(run: Path, mnist: Mnist, *, triton: Path | None = None, not_digits: int = GATE_NEGATIVES) -> dict:
-    """Convert run/model.keras to every format, written beside it with manifest.json; return the manifest."""
+def convert(run: Path, mnist: Mnist, *, triton: Path | None = None, not_digits: int = GATE_NEGATIVES,
+            min_accuracy: float = MIN_ACCURACY) -> dict:
+    """Convert run/model.keras to every format, written beside it with manifest.json; return the manifest.
+    A model that reads fewer than `min_accuracy` of the test digits right is refused before any conversion."""
     import keras
 
     run = Path(run)
+    refuse_served(run, "convert")
+    if triton:
+        refuse_served(triton, "convert --triton")
     keras_path = run / KERAS_FILE
     if not keras_path.is_file():
         raise DataError(f"no {KERAS_FILE} in {run}: run `mnist-edge train` first")
@@ -99,6 +106,7 @@ def convert(run: Path, mnist: Mnist, *, triton: Path | None = None, not_digits: 
     keras_backend.load()
     reference = (predict_all(keras_backend, images), decision["threshold"])
     reference_accuracy = compare(reference[0], labels, reference)["accuracy"]
+    check_accuracy(reference_accuracy, labels, min_accuracy, run)
 
     entries: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(dir=run, prefix=".convert-") as tmp:

@@ -87,3 +87,17 @@ def export_triton(models_dir: Path, manifest: dict, repository: Path) -> list[st
             staged.replace(target)
         names.append(name)
     return names
+
+
+def export_served(models_dir: Path, repository: Path) -> list[str]:
+    """The served set's ONNX artifacts as a Triton repository, each file checked against its manifest sha256 first;
+    nothing is written into `models_dir`."""
+    from mnist_edge.convert.publish import checked_set
+    from mnist_edge.runtime.errors import DataError
+    from mnist_edge.train.runs import refuse_served
+
+    refuse_served(repository, "export")
+    if Path(repository).resolve().is_relative_to(Path(models_dir).resolve()):
+        raise DataError(f"--triton {repository} is inside {models_dir}: name a folder outside the models")
+    manifest, _ = checked_set(models_dir)
+    return export_triton(models_dir, manifest, repository)

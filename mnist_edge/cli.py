@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from mnist_edge import __version__
+from mnist_edge.convert.floor import MIN_ACCURACY
 from mnist_edge.runtime.config import default_models_dir
 from mnist_edge.runtime.errors import MnistEdgeError
 
 DATA_HELP = ("MNIST: a folder of the four IDX files (gzip or raw) or a mnist.npz "
-             "(default: $MNIST_DATA, then Keras' cache, then Keras' download)")
+             "(default: $MNIST_DATA, then Keras' cache ~/.keras/datasets/mnist.npz; never downloaded)")
 EXAMPLES = """examples:
   mnist-edge train --data ../shared/data/mnist     # -> a new runs/<timestamp>/ with model.keras
   mnist-edge convert --data ../shared/data/mnist   # the newest run -> every format + manifest.json
   mnist-edge publish --data ../shared/data/mnist   # the newest run -> the served models, unless worse
+  mnist-edge export --triton /tmp/triton           # the served models -> a Triton/KServe repository
   mnist-edge serve                                 # the served models on http://127.0.0.1:8000"""
 
 
@@ -38,7 +41,20 @@ class LazyParser(argparse.ArgumentParser):
                 populate(self)
             except ModuleNotFoundError as exc:
                 self.exit(1, missing_extra(self.prog.split()[-1], self.extra, exc) + "\n")
-        return super().parse_known_args(args, namespace)
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:  # here, not in the top-level parser: the usage and the flags offered are this subcommand's
+            self.error(f"unrecognized arguments: {' '.join(extras)}{self.closest(extras)}")
+        return namespace, extras
+
+    def closest(self, extras: list[str]) -> str:
+        """' (did you mean --port?)' for the first unknown flag that is close to one of this subcommand's."""
+        flags = [flag for action in self._actions for flag in action.option_strings if flag.startswith("--")]
+        for extra in extras:
+            if extra.startswith("-"):
+                match = difflib.get_close_matches(extra.partition("=")[0], flags, n=1, cutoff=0.6)
+                if match:
+                    return f" (did you mean {match[0]}?)"
+        return ""
 
 
 def missing_extra(command: str, extra: str | None, exc: ModuleNotFoundError) -> str:
@@ -67,6 +83,31 @@ def count_int(text: str) -> int:
     return _whole(text, 0)
 
 
+# Training holds back a tenth of its images (train/fit.py) to calibrate the not-a-digit threshold on: fewer
+# than ten leave it nothing.
+MIN_LIMIT = 10
+
+
+def limit_int(text: str) -> int:
+    """An argparse type: a --limit large enough to hold back one image to calibrate on."""
+    value = _whole(text, 1)
+    if value < MIN_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_LIMIT}: a tenth of the images is held back to "
+                                         "calibrate the not-a-digit threshold")
+    return value
+
+
+def percent(text: str) -> float:
+    """An argparse type: a percentage from 0 to 100, returned as a share."""
+    try:
+        value = float(text.removesuffix("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError("must be a percentage from 0 to 100")
+    return value / 100
+
+
 def _quiet_tensorflow() -> None:
     # TF's C++ start-up chatter (CUDA probes, oneDNN notes) buries the progress bars on a CPU box.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -76,8 +117,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train a CNN on MNIST into a new run folder: model.keras, training.json, confusion_matrix.png."""
     _quiet_tensorflow()
     from mnist_edge.train.data import load_mnist
-    from mnist_edge.train.runs import new_run
+    from mnist_edge.train.runs import new_run, out_folder
 
+    if args.out:  # before the data: a folder that must not be written is the first thing said
+        out_folder(args.out, overwrite=args.overwrite)
     mnist = load_mnist(args.data)  # before TensorFlow loads: a wrong --data fails in a second, not ten
     from mnist_edge.train.fit import TrainConfig, save, train
 
@@ -113,7 +156,11 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"held-out non-digits flagged {flagged['held_out_flagged']:.1%}, training kinds {flagged['training_generators_flagged']:.1%}; "
           f"drawn test digits {drawn['accuracy']:.2%} right, {drawn['false_rejection']:.2%} rejected, "
           f"ECE {drawn['calibration']['ece']:.2%}")
-    print(f"run folder: {out} (next: mnist-edge convert {out})")
+    if test["accuracy"] < MIN_ACCURACY:  # said now, not after the user has waited for convert to load it
+        print(f"run folder: {out} (too weak to convert: {test['accuracy']:.2%} is below convert's "
+              f"{MIN_ACCURACY:.0%} floor, --min-accuracy; train longer: more --epochs or a larger --limit)")
+    else:
+        print(f"run folder: {out} (next: mnist-edge convert {out})")
     return 0
 
 
@@ -143,14 +190,25 @@ def cmd_convert(args: argparse.Namespace) -> int:
     """Convert a run's model.keras to every format, verify each and write the run's manifest.json."""
     _quiet_tensorflow()
     from mnist_edge.convert.formats import KERAS_FILE
+    from mnist_edge.runtime.errors import DataError
     from mnist_edge.train.data import load_mnist
-    from mnist_edge.train.runs import newest_run
+    from mnist_edge.train.runs import find_run, refuse_served
 
-    run = args.run or newest_run(holding=KERAS_FILE)
+    # The folders first, then the data: a wrong folder is the first thing said.
+    for path, doing in ((args.run, "convert"), (args.triton, "convert --triton")):
+        if path:
+            refuse_served(path, doing)
+    try:
+        run = find_run(args.run, holding=KERAS_FILE, missing="run `mnist-edge train` first")
+    except DataError as exc:
+        if args.triton and not args.run:  # the served models have their own way to Triton
+            raise DataError(f"{exc.message}; to export the served models: "
+                            f"mnist-edge export --triton {args.triton}") from None
+        raise
     mnist = load_mnist(args.data)
     from mnist_edge.convert.pipeline import convert
 
-    manifest = convert(run, mnist, triton=args.triton)
+    manifest = convert(run, mnist, triton=args.triton, min_accuracy=args.min_accuracy)
     print(f"{'artifact':<16}{'size':>10}{'accuracy':>10}{'agree':>9}{'is-digit':>10}{'max|dp|':>10}{'threshold':>11}")
     for name, entry in manifest["artifacts"].items():
         print(f"{name:<16}{entry['size_bytes'] / 1024:>8.1f}KB{entry['accuracy']:>10.2%}{entry['agreement']:>9.2%}"
@@ -166,14 +224,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from mnist_edge.convert.publish import PREVIOUS, publish, rollback
     from mnist_edge.runtime.manifest import MANIFEST_FILE
     from mnist_edge.train.data import load_mnist
-    from mnist_edge.train.runs import newest_run
+    from mnist_edge.train.runs import find_run
 
     if args.rollback:
         manifest = rollback(args.models_dir)
         print(f"rolled back: {args.models_dir} holds the set converted {manifest.get('created', '?')} again "
-              f"(the replaced one is in {PREVIOUS}/; --rollback again undoes this)")
+              f"(the replaced one is in {PREVIOUS}/; --rollback again undoes this); {_serves(args.models_dir)}")
         return 0
-    run = args.run or newest_run(holding=MANIFEST_FILE)
+    run = find_run(args.run, holding=MANIFEST_FILE, missing=f"convert it first (mnist-edge convert {args.run})")
     candidate, current = publish(run, args.models_dir, load_mnist(args.data), force=args.force,
                                  count=args.drawn, seed=args.seed)
     print(f"{'':<11}{'artifact':<16}{'MNIST test':>11}{f'drawn ({args.drawn})':>13}{'rejected':>10}"
@@ -184,6 +242,31 @@ def cmd_publish(args: argparse.Namespace) -> int:
                   f"{score.false_rejection:>10.2%}{score.held_out_flagged:>20.2%}")
     kept = f" (the replaced set is in {args.models_dir / PREVIOUS}; undo: mnist-edge publish --rollback)"
     print(f"published {run} -> {args.models_dir}" + (kept if current else ""))
+    print(_serves(args.models_dir))
+    return 0
+
+
+def _serves(models_dir: Path) -> str:
+    """Whether a plain `mnist-edge serve` reads this folder, which one it reads if not (a non-editable install
+    reads its own copy in site-packages), and how to serve this one."""
+    from mnist_edge.runtime.config import env_name
+
+    variable = env_name("models_dir")
+    default = Path(os.environ.get(variable) or default_models_dir()).expanduser().resolve()
+    source = f"${variable}" if os.environ.get(variable) else "its default"
+    folder = models_dir.resolve()
+    if folder == default:
+        return f"`mnist-edge serve` reads {folder} ({source}): restart it to load this set"
+    return (f"`mnist-edge serve` reads {default} ({source}), not this folder: "
+            f"serve this one with `mnist-edge serve --models-dir {folder}`")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export the served models (checked against their manifest) as a Triton/KServe repository; models/ is only read."""
+    from mnist_edge.convert.triton import export_served
+
+    names = export_served(args.models_dir, args.triton)
+    print(f"Triton/KServe repository -> {args.triton} ({', '.join(names)} from {args.models_dir.resolve()})")
     return 0
 
 
@@ -254,8 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=LazyParser)
 
     train = _command(sub, "train", cmd_train, extra="train", examples="""\
-  mnist-edge train --data ../shared/data/mnist                       # the shipped recipe, ~13 min on 2 slow cores
-  mnist-edge train --data ../shared/data/mnist --epochs 1 --limit 2000 --seed 3   # a quick trial
+  mnist-edge train --data ../shared/data/mnist                       # the shipped recipe (README, Train: its time)
+  mnist-edge train --data ../shared/data/mnist --epochs 5 --limit 2000 --seed 3   # a quick trial
   mnist-edge train --data ~/mnist.npz --arch seed --no-augment --out /tmp/seed""")
     train.add_argument("--data", type=Path, metavar="PATH", help=DATA_HELP)
     train.add_argument("--arch", default="cnn", help="cnn, or seed for the tutorial's network (default: cnn)")
@@ -263,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, metavar="N",
                        help="seeds the weights, shuffling, augmentation and drawings: the same seed gives "
                             "bit-identical weights (default: 0)")
-    train.add_argument("--limit", type=positive_int, metavar="N",
+    train.add_argument("--limit", type=limit_int, metavar="N",
                        help="train on the first N of the 60,000 training images, for quick trials; the report "
                             "still tests on all 10,000 test images, and on at most N/10+10 drawn test digits and "
                             "N/100+10 drawings of each non-digit kind (default: all, 2,000 and 300)")
@@ -272,9 +355,14 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default: augment)")
     train.add_argument("--teacher", type=Path, metavar="DIR",
                        help="a run folder or models/ whose model reads each image at three stroke weights: skip "
-                            "fitting and only distill it into a model that reads each image once, with its recipe")
+                            "fitting and only distill it into a model that reads each image once, with its recipe "
+                            "(default: none, fit a network first)")
     train.add_argument("--out", type=Path, metavar="DIR",
-                       help="write here instead (default: a new runs/<timestamp>/ under the current folder)")
+                       help="write here instead: a new or empty folder, never the served models (default: a new "
+                            "runs/<timestamp>/ under the current folder)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="let --out be a folder that already holds files, replacing its model and report "
+                            "(default: refuse)")
 
     conv = _command(sub, "convert", cmd_convert, extra="train", examples="""\
   mnist-edge convert --data ../shared/data/mnist                     # the newest run under runs/
@@ -284,7 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
                            "(default: the newest under runs/)")
     conv.add_argument("--data", type=Path, metavar="PATH", help=DATA_HELP)
     conv.add_argument("--triton", type=Path, metavar="DIR",
-                      help="also write a Triton/KServe model repository here (default: none)")
+                      help="also write the run's Triton/KServe model repository here; the served models' comes from "
+                           "`mnist-edge export` (default: none)")
+    conv.add_argument("--min-accuracy", type=percent, default=MIN_ACCURACY, metavar="PCT",
+                      help="refuse a model that reads fewer MNIST test digits right, in percent; one no better than "
+                           "always answering the commonest digit is refused whatever this says "
+                           f"(default: {MIN_ACCURACY * 100:g})")
 
     pub = _command(sub, "publish", cmd_publish, extra="train", examples="""\
   mnist-edge publish --data ../shared/data/mnist                     # the newest converted run, if not worse
@@ -305,6 +398,15 @@ def build_parser() -> argparse.ArgumentParser:
                           "held-out non-digits flagged (default: refuse)")
     pub.add_argument("--rollback", action="store_true",
                      help="restore the set the last publish replaced, kept in DIR/.previous/ (default: publish RUN)")
+
+    export = _command(sub, "export", cmd_export, extra="train", examples="""\
+  mnist-edge export --triton /tmp/triton                             # the served models -> a Triton repository
+  mnist-edge export --triton /tmp/triton --models-dir /srv/models""")
+    export.add_argument("--triton", type=Path, metavar="DIR", required=True,
+                        help="write a Triton/KServe model repository of the served ONNX models here, outside "
+                             "the models folder (required: no default)")
+    export.add_argument("--models-dir", type=Path, default=default_models_dir(), metavar="DIR",
+                        help="the models folder to export; it is only read (default: %(default)s)")
 
     _command(sub, "serve", cmd_serve, extra="serve", populate=_serve_flags, examples="""\
   mnist-edge serve                                                   # http://127.0.0.1:8000

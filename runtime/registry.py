@@ -88,7 +88,10 @@ class ModelRegistry:
         self.slots = slots
         loaded = [name for name, slot in slots.items() if slot.loaded]
         if default not in loaded and loaded:
-            log.warning("default model %s is not loaded; using %s", default, loaded[0])
+            # Only a default that failed to load is worth a line: one outside the loaded set is either the manifest's
+            # (replaced quietly) or --default-model's, which create_app refuses with its own one line.
+            if default in slots:
+                log.warning("default model %s is not loaded; using %s", default, loaded[0])
             default = loaded[0]
         self.default = default
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mnist_edge.runtime.preprocess import normalize
-from mnist_edge.runtime.errors import MnistEdgeError
+from mnist_edge.runtime.errors import DataError, MnistEdgeError
 from mnist_edge.train import negatives
 from mnist_edge.train.negatives import GENERATORS, HELD_OUT, TRAINING, glyph, negative, negative_images, word
 
@@ -66,3 +66,12 @@ def test_without_system_fonts_the_letters_stay_latin(monkeypatch):
 def test_words_are_wider_than_tall():
     ys, xs = np.nonzero(word(np.random.default_rng(2)) > 127)
     assert np.ptp(xs) > 2 * np.ptp(ys)
+
+
+@pytest.mark.parametrize(("labels", "named"), [([1, 7, 1], "fragments"), ([4, 4], "pairs")])
+def test_digits_that_cannot_make_a_generator_are_one_line(mnist, labels, named):
+    digits = mnist.x_test[: len(labels)]
+    with pytest.raises(DataError, match=f"not-a-digit {named} .*a larger --limit"):
+        negative_images(tuple(GENERATORS), 2, digits, np.array(labels, np.uint8), seed=0, stream="validation", workers=1)
+    empty, _ = negative_images(tuple(GENERATORS), 0, digits[:0], np.array([], np.uint8), seed=0, stream="validation")
+    assert empty.shape == (0, 28, 28, 1)  # none asked for: nothing to check

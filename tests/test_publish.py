@@ -11,6 +11,7 @@ import pytest
 from mnist_edge.cli import main
 from mnist_edge.convert import publish as publishing
 from mnist_edge.convert.publish import PREVIOUS, Score, install, publish, rollback, shortfalls
+from mnist_edge.runtime.config import default_models_dir
 from mnist_edge.runtime.errors import DataError, PublishRefusedError
 from mnist_edge.runtime.manifest import sha256_file
 
@@ -126,7 +127,8 @@ def test_rollback_without_a_previous_set(served):
         rollback(served)
 
 
-def test_publish_command_refuses_then_forces_then_rolls_back(served, worse_run, mnist, capsys):
+def test_publish_command_refuses_then_forces_then_rolls_back(served, worse_run, mnist, capsys, monkeypatch):
+    monkeypatch.delenv("MNIST_EDGE_MODELS_DIR", raising=False)
     base = ["publish", str(worse_run), "--models-dir", str(served), "--data", mnist.source, "--drawn", str(DRAWN)]
     assert main(base) == 1
     err = capsys.readouterr().err.strip()
@@ -134,9 +136,14 @@ def test_publish_command_refuses_then_forces_then_rolls_back(served, worse_run, 
     assert main([*base, "--force"]) == 0
     out = capsys.readouterr().out
     assert "published" in out and "candidate" in out and "--rollback" in out and "non-digits flagged" in out
+    # Which folder serves: here not the one published into, so the user is told how to serve it.
+    assert (f"`mnist-edge serve` reads {default_models_dir()} (its default), not this folder: serve this one with "
+            f"`mnist-edge serve --models-dir {served.resolve()}`") in out
     assert manifest_of(served) == manifest_of(worse_run)
+    monkeypatch.setenv("MNIST_EDGE_MODELS_DIR", str(served))  # what `serve` reads now
     assert main(["publish", "--rollback", "--models-dir", str(served)]) == 0
-    assert "rolled back" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "rolled back" in out and f"`mnist-edge serve` reads {served.resolve()} ($MNIST_EDGE_MODELS_DIR)" in out
     assert manifest_of(served) != manifest_of(worse_run)
 
 

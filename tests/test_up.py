@@ -47,3 +47,17 @@ def test_an_api_that_dies_at_start_is_one_line_and_stops_the_ui(tmp_path):
         assert port_closed(ui_port) and port_closed(api_port)
     finally:
         process.kill_group()
+
+
+def test_an_api_that_cannot_start_is_all_that_is_said():
+    api_port, ui_port = free_port(), free_port()
+    process = Process(cli("up", "--api-port", str(api_port), "--ui-port", str(ui_port), "--model", "nope"))
+    try:
+        assert process.wait(120) == 1
+        # The UI starts only once the API serves: none of Streamlit's start-up lines before the error.
+        assert not [line for line in process.lines if line.startswith(" ui |")], process.lines
+        errors = [line for line in process.lines if line.startswith("mnist-edge: error:")]
+        assert len(errors) == 1 and "unknown model 'nope'" in errors[0], process.lines
+        assert port_closed(ui_port) and port_closed(api_port)
+    finally:
+        process.kill_group()

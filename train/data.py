@@ -126,25 +126,14 @@ def load_path(path: str | Path) -> Mnist:
     raise DataError(f"MNIST path {path} does not exist")
 
 
-def _keras_download() -> Mnist:
-    try:
-        import keras  # heavy, and only needed on this last resort
-
-        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
-    except Exception as exc:  # noqa: BLE001 - any failure here means "offline"; say what to do instead
-        raise DataError(
-            f"MNIST not found: pass --data PATH (IDX folder or mnist.npz), set {ENV_VAR}, "
-            f"or go online so Keras can download it to {KERAS_CACHE} ({type(exc).__name__})"
-        ) from exc
-    return Mnist(x_train, y_train, x_test, y_test, source="keras")
-
-
 def load_mnist(data: str | Path | None = None) -> Mnist:
-    """Load MNIST from, in order: `data`, $MNIST_DATA, Keras' cache, Keras' download."""
+    """Load MNIST from, in order: `data`, $MNIST_DATA, Keras' cache; never from the network."""
     if data:
         return load_path(data)
     if os.environ.get(ENV_VAR):
         return load_path(os.environ[ENV_VAR])
     if KERAS_CACHE.is_file():
         return load_npz(KERAS_CACHE)
-    return _keras_download()
+    # No download: a device is often offline, and the serve-only install has no Keras to download with.
+    raise DataError(f"MNIST not found: pass --data PATH (a folder of the four IDX files, gzip or raw, or a "
+                    f"mnist.npz) or set {ENV_VAR}=PATH")

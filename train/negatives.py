@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from mnist_edge.runtime.errors import MnistEdgeError
+from mnist_edge.runtime.errors import DataError, MnistEdgeError
 from mnist_edge.train.drawn import (
     CANVAS,
     HEIGHT_RANGE,
@@ -218,9 +218,14 @@ def specks(rng: np.random.Generator) -> Paths:
     return [[tuple(c), tuple(c + rng.normal(0, 0.02, 2))] for c in centres]
 
 
+def _cut_from(labels: np.ndarray) -> np.ndarray:
+    """Indices of the digits a fragment may be cut from: no 1 or 7, whose pieces read as a 1."""
+    return np.flatnonzero((labels != 1) & (labels != 7))
+
+
 def fragment(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A digit cut by a line, 35-60 % of its ink kept; never of a 1 or a 7, and never a lone bar (which reads as 1)."""
-    pool = np.flatnonzero((labels != 1) & (labels != 7))
+    pool = _cut_from(labels)
     digit = digits[pool[rng.integers(len(pool))]].copy()
     ys, xs = np.nonzero(digit > 127)
     angle = rng.uniform(0, 2 * math.pi)
@@ -287,6 +292,16 @@ HELD_OUT = tuple(name for name, (held_out, _) in GENERATORS.items() if held_out)
 STREAMS = {"train": 3, "validation": 4, "evaluation": 5}
 
 
+def _check_sources(names: tuple[str, ...], labels: np.ndarray) -> None:
+    """A one-line error, before any drawing, when the digits given cannot make every generator's drawings."""
+    if "fragments" in names and not len(_cut_from(labels)):
+        raise DataError(f"not-a-digit fragments are cut from digits other than 1 and 7, and none of these "
+                        f"{len(labels)} is one: use more images (a larger --limit)")
+    if "pairs" in names and len(np.unique(labels)) < 2:
+        raise DataError(f"not-a-digit pairs need two different digits, and these {len(labels)} are all alike: use "
+                        "more images (a larger --limit)")
+
+
 def _sample(name: str, index: int, digits: np.ndarray, labels: np.ndarray, seed: int, stream: str):
     from mnist_edge.runtime.preprocess import normalize
 
@@ -314,6 +329,8 @@ def _chunk(job: tuple) -> np.ndarray:
 def negative_images(names: tuple[str, ...], per_generator: int, digits: np.ndarray, labels: np.ndarray, *,
                     seed: int, stream: str, workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """`per_generator` drawings of each generator, normalized as the API would: float32 N x 28 x 28 x 1, and their names."""
+    if per_generator:
+        _check_sources(names, labels)
     jobs = [(name, i) for name in names for i in range(per_generator)]
     chunk = 200
     parts = [(jobs[i : i + chunk], digits, labels, seed, stream) for i in range(0, len(jobs), chunk)]

@@ -153,10 +153,13 @@ def up(args: argparse.Namespace) -> int:
     api_argv, ui_argv, env = _commands(args)
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    children = [_spawn("api", api_argv, env), _spawn("ui", ui_argv, env)]
+    children = [_spawn("api", api_argv, env)]
     try:
         ui_url = f"http://{_local(args.host)}:{args.ui_port}"
-        _wait_ready(children, {"the API": f"{env[URL_VAR]}/readyz", "the UI": f"{ui_url}/_stcore/health"}, stop)
+        # The UI starts once the API serves: an API that cannot start (a wrong --model) is then the only thing said.
+        _wait_ready(children, {"the API": f"{env[URL_VAR]}/readyz"}, stop)
+        children.append(_spawn("ui", ui_argv, env))
+        _wait_ready(children, {"the UI": f"{ui_url}/_stcore/health"}, stop)
         print(f"mnist-edge is up: open {ui_url} to draw (API at {env[URL_VAR]}); Ctrl-C stops both", flush=True)
         while not stop.wait(0.5):
             for child in children:
