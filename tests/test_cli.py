@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -315,3 +316,13 @@ def test_an_unknown_default_model_is_one_line(tmp_path, shipped_models):
     loaded = ", ".join(sorted(name for name, entry in artifacts.items() if entry["format"] != "keras"))
     said = [line for line in result.stderr.splitlines() if "onnx-fp16" in line]  # no "not loaded; using ..." first
     assert said == [f"mnist-edge: error: unknown default model 'onnx-fp16'; valid: {loaded}"], result.stderr
+
+
+def test_drawn_eval_without_mnist_or_keras_names_the_data_options_only(tmp_path):
+    """As in the serve-only install: no Keras, no MNIST anywhere; the one line says where to point, not to download."""
+    env = {key: value for key, value in os.environ.items() if key != "MNIST_DATA"} | {"HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", MISSING_SCRIPT, "tensorflow,keras", "drawn-eval", "--count", "10"],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert result.returncode == 1 and result.stderr.strip().splitlines() == [
+        "mnist-edge: error: MNIST not found: pass --data PATH (a folder of the four IDX files, gzip or raw, or a "
+        "mnist.npz) or set MNIST_DATA=PATH"], result.stderr

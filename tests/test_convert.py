@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -221,3 +222,29 @@ def test_a_run_without_a_threshold_is_refused_before_any_conversion(tiny_models,
     with pytest.raises(DataError, match="no not_a_digit threshold and held-back digits' sha256"):
         convert(tmp_path, mnist.subset(n_train=100, n_test=100), not_digits=5)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+
+
+def test_a_model_below_the_floor_is_refused_before_any_conversion(tiny_models, mnist, tmp_path):
+    import shutil
+
+    from mnist_edge.convert.pipeline import convert
+
+    for name in ("model.keras", "training.json"):
+        shutil.copy(tiny_models / name, tmp_path / name)
+    with pytest.raises(ConversionError, match=r"reads [\d.]+% of 300 MNIST test digits right, below the 99.90% floor "
+                                              r"\(--min-accuracy\); train it longer"):
+        convert(tmp_path, mnist.subset(n_train=4000, n_test=300), not_digits=5, min_accuracy=0.999)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras", "training.json"]
+
+
+def test_a_model_at_chance_is_refused_whatever_the_floor(mnist):
+    from mnist_edge.convert.floor import MIN_ACCURACY, check_accuracy
+
+    commonest = np.bincount(mnist.y_test).max() / len(mnist.y_test)  # 11.35 %: the 1s
+    with pytest.raises(ConversionError, match=r"reads 11.35% of 10,000 .* no better than always answering the "
+                                              r"commonest digit \(11.35%\)"):
+        check_accuracy(commonest, mnist.y_test, 0.0, Path("run"))
+    with pytest.raises(ConversionError, match=r"below the 80.00% floor"):
+        check_accuracy(MIN_ACCURACY - 0.0001, mnist.y_test, MIN_ACCURACY, Path("run"))
+    check_accuracy(MIN_ACCURACY, mnist.y_test, MIN_ACCURACY, Path("run"))
+    check_accuracy(commonest + 0.01, mnist.y_test, 0.0, Path("run"))  # a floor of 0 lets through anything above chance
