@@ -4,6 +4,7 @@ the real argument parser, every extra, file and link it names."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -103,3 +104,47 @@ def test_every_local_link_and_path_exists():
     assert links and paths
     missing = [p for p in links + paths if not (REPO / p).exists()]
     assert not missing, missing
+
+
+def section(title: str) -> str:
+    """One `## title` section of the README, up to the next section of the same level."""
+    return re.search(rf"^## {title}\n(.*?)(?=^## )", README, flags=re.S | re.M).group(1)
+
+
+def quick_trial() -> list[str]:
+    """The README's quick trial: the `mnist-edge train` line whose comment calls it that."""
+    (line,) = [c for c in commands() if words(c)[:2] == ["mnist-edge", "train"] and "quick trial" in c]
+    return words(line)
+
+
+def test_the_quick_trial_is_the_one_train_help_gives():
+    examples = build_parser()._subparsers._group_actions[0].choices["train"].epilog
+    (line,) = [line for line in examples.splitlines() if "quick trial" in line]
+    assert quick_trial() == words(line.strip())
+
+
+@pytest.mark.slow
+def test_the_quick_trial_trains_a_model_convert_takes(tmp_path, mnist):
+    """The quick trial as written (its data path swapped for $MNIST_DATA): a model above convert's floor."""
+    from mnist_edge.convert.floor import MIN_ACCURACY
+
+    argv = quick_trial()[1:]
+    argv[argv.index("--data") + 1] = mnist.source
+    result = subprocess.run(cli(*argv), cwd=tmp_path, capture_output=True, text=True, timeout=900,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    accuracy = float(re.search(r"test accuracy ([\d.]+)%", result.stdout).group(1)) / 100
+    assert accuracy >= MIN_ACCURACY and "(next: mnist-edge convert runs/" in result.stdout, result.stdout
+
+
+def test_the_train_section_promises_no_download():
+    train = section("Train")
+    assert "MNIST_DATA" in train and "--data" in train
+    assert "download" not in train  # the loader never downloads: nothing here can, and a device is often offline
+
+
+def test_the_triton_client_snippet_says_what_to_install():
+    (code,) = [block for block in blocks("python") if "tritonclient" in block]
+    before = README[: README.index("```python\n" + code)].rstrip("\n")
+    said = before[before.rindex("\n\n") :] + code  # the paragraph that introduces the snippet, and the snippet
+    assert 'pip install "tritonclient[http]"' in said
