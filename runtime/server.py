@@ -46,8 +46,8 @@ HELP = {
 # block over M_MMAP_THRESHOLD on its own. Either way each request's 300 KB image arrays came back as fresh pages to
 # fault in: 55 % of a canvas PNG's preprocess time. Freed memory up to these sizes is kept for the next request.
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
-KEEP_FREED_BYTES = 16 * 1024 * 1024  # per process; a canvas request's arrays need about 2 MB
-HEAP_BLOCK_BYTES = 4 * 1024 * 1024  # larger blocks (a photo's float copies) are still mapped and returned at once
+KEEP_FREED_BYTES = 4 * 1024 * 1024  # per process; a canvas request's arrays need about 2 MB
+HEAP_BLOCK_BYTES = 1024 * 1024  # larger blocks (a photo's float copies) are still mapped and returned at once
 
 
 def keep_freed_memory() -> bool:
