@@ -15,13 +15,15 @@ import numpy as np
 class DistillConfig:
     """How the single-pass student is fine-tuned on the stroke-view teacher."""
 
-    # Chosen on the held-back training digits (MNIST and drawn) over 2-6 epochs: more stops paying.
-    epochs: int = 4
-    learning_rate: float = 1e-3  # a third of training's peak: the student starts from trained weights
+    # 3 epochs at 3e-4 with half the weight on the labels, against 4 at 1e-3 with 0.3, distilling the shipped
+    # stroke-view model: the same on the held-back digits (drawn 99.16 against 99.14 %, non-digits flagged 93.1
+    # against 93.0 %), for three quarters of the time.
+    epochs: int = 3
+    learning_rate: float = 3e-4  # a tenth of training's peak: the student starts from trained weights
     # Softens both answers before they are compared, so the teacher's second and third choices teach too.
     temperature: float = 2.0
     # Weight of the true labels in the loss; the rest goes to matching the teacher.
-    label_weight: float = 0.3
+    label_weight: float = 0.5
 
 
 def _logits(model):
