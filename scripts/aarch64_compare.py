@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -89,7 +90,7 @@ def same_models(guest: dict[str, str], host: dict[str, str]) -> list[str]:
         raise CheckFailed(f"the servers loaded different models: aarch64 {sorted(guest)}, x86 {sorted(host)}")
     changed = [name for name in host if guest[name] != host[name]]
     if changed:
-        raise CheckFailed(f"the servers' {', '.join(sorted(changed))} files differ (sha256): not the same models folder")
+        raise CheckFailed(f"the servers' {', '.join(sorted(changed))} files differ (sha256): not the same models")
     return sorted(host)
 
 
@@ -194,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     guest = args.guest.rstrip("/")
     try:
         drawn = drawings(args.data, args.count, args.not_digits, args.seed)
-        print(f"{len(drawn)} drawings: {args.count} MNIST test digits, {len(drawn) - args.count} non-digits", flush=True)
+        print(f"{len(drawn)} drawings: {args.count} MNIST test digits, {len(drawn) - args.count} non-digits",
+              flush=True)
         if args.host:
             results = check(guest, args.host.rstrip("/"), drawn)
         else:
@@ -214,4 +216,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # A TERM (the check script's clean-up, a CI timeout) unwinds like an error, so the x86 server is stopped too.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     sys.exit(main())
