@@ -1,4 +1,5 @@
-"""The `mnist-edge` command: train, convert, publish, serve. Each subcommand imports what it needs when it runs."""
+"""The `mnist-edge` command: train, convert, publish and export a model; serve it, or run the whole product (up);
+measure it (drawn-eval, bench). Each subcommand imports what it needs when it runs."""
 
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ from mnist_edge.runtime.errors import MnistEdgeError
 DATA_HELP = ("MNIST: a folder of the four IDX files (gzip or raw) or a mnist.npz "
              "(default: $MNIST_DATA, then Keras' cache ~/.keras/datasets/mnist.npz; never downloaded)")
 EXAMPLES = """examples:
-  mnist-edge train --data ../shared/data/mnist     # -> a new runs/<timestamp>/ with model.keras
-  mnist-edge convert --data ../shared/data/mnist   # the newest run -> every format + manifest.json
-  mnist-edge publish --data ../shared/data/mnist   # the newest run -> the served models, unless worse
-  mnist-edge export --triton /tmp/triton           # the served models -> a Triton/KServe repository
-  mnist-edge serve                                 # the served models on http://127.0.0.1:8000"""
+  mnist-edge train --data ../shared/data/mnist       # -> a new runs/<timestamp>/ with model.keras
+  mnist-edge convert --data ../shared/data/mnist     # the newest run -> every format + manifest.json
+  mnist-edge publish --data ../shared/data/mnist     # the newest run -> the served models, unless worse
+  mnist-edge export --triton /tmp/triton             # the served models -> a Triton/KServe repository
+  mnist-edge serve                                   # the served models on http://127.0.0.1:8000
+  mnist-edge up                                      # the API and the drawing canvas on http://127.0.0.1:8501
+  mnist-edge drawn-eval --data ../shared/data/mnist  # drawn test digits through a running API
+  mnist-edge bench --data ../shared/data/mnist       # every model in-process and the server under load"""
 
 
 class LazyParser(argparse.ArgumentParser):
@@ -271,7 +275,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the models over HTTP with waitress (no TensorFlow needed)."""
+    """Serve the models over HTTP (no TensorFlow): gunicorn's pre-fork workers on Linux, waitress's threads elsewhere."""
     from mnist_edge.runtime.server import serve
 
     return serve(args)

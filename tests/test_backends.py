@@ -108,3 +108,10 @@ def test_corrupt_and_missing_files_raise_model_load_error(tmp_path, fmt):
     for path in (corrupt, tmp_path / f"missing{suffix}"):
         with pytest.raises(ModelLoadError, match="cannot load"):
             backend_class(fmt)(path).load()
+
+
+def test_predict_docstring_gives_the_output_shape():
+    from mnist_edge.runtime.answers import CLASSES
+    from mnist_edge.runtime.backends.base import Backend
+
+    assert f"N x {CLASSES} probabilities" in Backend.predict.__doc__

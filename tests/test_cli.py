@@ -326,3 +326,33 @@ def test_drawn_eval_without_mnist_or_keras_names_the_data_options_only(tmp_path)
     assert result.returncode == 1 and result.stderr.strip().splitlines() == [
         "mnist-edge: error: MNIST not found: pass --data PATH (a folder of the four IDX files, gzip or raw, or a "
         "mnist.npz) or set MNIST_DATA=PATH"], result.stderr
+
+
+def test_top_level_help_names_every_command_and_shows_each():
+    parser = build_parser()
+    for command in parser._subparsers._group_actions[0].choices:
+        assert re.search(rf"(?<![\w-]){command}(?![\w-])", parser.description), f"the description omits {command}"
+        assert f"\n  mnist-edge {command} " in parser.epilog + "\n", f"the examples omit {command}"
+
+
+@pytest.mark.parametrize("platform", ["linux", "darwin"])
+def test_serve_help_names_the_server_serve_starts(platform, monkeypatch):
+    import contextlib
+
+    from mnist_edge.runtime import server, workers
+
+    started = []
+    monkeypatch.setattr(sys, "platform", platform)
+    monkeypatch.setattr(workers, "check_gunicorn", lambda: None)
+    monkeypatch.setattr(workers, "metrics_dir", contextlib.nullcontext)
+    monkeypatch.setattr(server, "check_models", lambda config: True)
+    monkeypatch.setattr(workers, "run_workers", lambda *args, **kwargs: started.append("gunicorn") or 0)
+    monkeypatch.setattr(server, "_serve_waitress", lambda *args: started.append("waitress") or 0)
+    assert main(["serve", "--port", "0"]) == 0
+
+    parser = build_parser()
+    serve_help = " ".join(parser._subparsers._group_actions[0].choices["serve"].format_help().split())
+    said = re.search(r"(\w+)'s [\w -]+ on Linux, (\w+)'s [\w -]+ elsewhere", serve_help)
+    assert said, serve_help
+    assert started == [said[1] if platform == "linux" else said[2]]
+    assert " ".join(parser.format_help().split()).count(said[0]) == 1  # the command list says the same

@@ -25,7 +25,7 @@ class Backend(ABC):
 
     @abstractmethod
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """float32 N x 28 x 28 x 1 in [0, 1] -> float32 N x 10 probabilities."""
+        """float32 N x 28 x 28 x 1 in [0, 1] -> float32 N x 11 probabilities: ten digits, then not-a-digit."""
 
     @abstractmethod
     def tensors(self) -> dict:
