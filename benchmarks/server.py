@@ -17,7 +17,9 @@ from pathlib import Path
 
 from mnist_edge.runtime.errors import BenchmarkError
 
-SERVE = [sys.executable, "-m", "mnist_edge.cli", "serve"]
+# -P: the working folder stays off the server's sys.path, so a checkout's own mnist_edge/ cannot shadow the installed
+# package when `mnist-edge bench` runs inside one.
+SERVE = [sys.executable, "-P", "-m", "mnist_edge.cli", "serve"]
 
 
 @dataclass

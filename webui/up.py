@@ -105,14 +105,16 @@ def _local(host: str) -> str:
 
 def ui_command(host: str, port: int, *, script: Path = APP) -> list[str]:
     """Streamlit serving the canvas app (or another `script`) headless on host:port, quiet, no developer tools."""
-    return [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true", "--server.address", host,
+    return [sys.executable, "-P", "-m", "streamlit", "run", str(script), "--server.headless", "true", "--server.address", host,
             "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
             "--global.developmentMode", "false", "--client.toolbarMode", "viewer"]
 
 
 def _commands(args: argparse.Namespace) -> tuple[list[str], list[str], dict[str, str]]:
     """The API's and the UI's command lines and their shared environment."""
-    api = [sys.executable, "-m", "mnist_edge.cli", "serve", "--host", args.host, "--port", str(args.api_port)]
+    # -P: the working folder is not put on the children's sys.path, so a checkout's own mnist_edge/ (which has no
+    # runtime/) cannot shadow the installed package when `up` runs inside one.
+    api = [sys.executable, "-P", "-m", "mnist_edge.cli", "serve", "--host", args.host, "--port", str(args.api_port)]
     if args.models_dir:
         api += ["--models-dir", str(args.models_dir)]
     if args.model:
