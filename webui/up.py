@@ -105,22 +105,22 @@ def _local(host: str) -> str:
 
 def ui_command(host: str, port: int, *, script: Path = APP) -> list[str]:
     """Streamlit serving the canvas app (or another `script`) headless on host:port, quiet, no developer tools."""
-    return [sys.executable, "-P", "-m", "streamlit", "run", str(script), "--server.headless", "true", "--server.address", host,
+    return [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true", "--server.address", host,
             "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
             "--global.developmentMode", "false", "--client.toolbarMode", "viewer"]
 
 
 def _commands(args: argparse.Namespace) -> tuple[list[str], list[str], dict[str, str]]:
     """The API's and the UI's command lines and their shared environment."""
-    # -P: the working folder is not put on the children's sys.path, so a checkout's own mnist_edge/ (which has no
-    # runtime/) cannot shadow the installed package when `up` runs inside one.
-    api = [sys.executable, "-P", "-m", "mnist_edge.cli", "serve", "--host", args.host, "--port", str(args.api_port)]
+    api = [sys.executable, "-m", "mnist_edge.cli", "serve", "--host", args.host, "--port", str(args.api_port)]
     if args.models_dir:
         api += ["--models-dir", str(args.models_dir)]
     if args.model:
         api += ["--model", args.model]
     ui = ui_command(args.host, args.ui_port)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # PYTHONSAFEPATH: the working folder is not put on the children's sys.path, so a checkout's own mnist_edge/
+    # (which has no runtime/) cannot shadow the installed package when `up` runs inside one.
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONSAFEPATH="1")
     env[URL_VAR] = f"http://{_local(args.host)}:{args.api_port}"  # where the UI finds the API
     token = args.token or os.environ.get(TOKEN_VAR)
     if token:
