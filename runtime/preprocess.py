@@ -24,6 +24,9 @@ WIDENED = 0.085  # ... is widened to this (a drawn-set check: thin-pen accuracy 
 MORPH_SIDE = 80  # widen at 80 px, where one pixel is a fine step (1/80 of the digit)
 # A photo's page is lit paper unless most of it is darker than this (a chalkboard): a vignette darkens only the border.
 DARK_PAGE = 0.3
+# A drawing is page and ink, with anti-aliased stroke edges between; paper under light and grain never is.
+TWO_LEVEL_TOLERANCE = 0.05
+TWO_LEVEL_SHARE = 0.9
 
 
 def _checked(image: np.ndarray) -> np.ndarray:
@@ -69,6 +72,13 @@ def _plane(image: np.ndarray) -> tuple[np.ndarray, bool]:
     return pixels[:, :, :3] @ (LUMA * np.float32(1 / 255) if pixels.dtype == np.uint8 else LUMA), False
 
 
+def _two_level(sample: np.ndarray) -> bool:
+    """Whether nearly all pixels (in [0, 1]) are at the darkest or the lightest level: a drawing, never lit paper."""
+    low, high = float(sample.min()), float(sample.max())
+    at_either = (sample - low < TWO_LEVEL_TOLERANCE) | (high - sample < TWO_LEVEL_TOLERANCE)
+    return high - low >= MIN_CONTRAST and float(at_either.mean()) >= TWO_LEVEL_SHARE
+
+
 def _ink(image: np.ndarray) -> np.ndarray:
     """H x W ink in [0, 1] (1 = the darkest or brightest stroke), whatever the polarity, alpha or lighting."""
     plane, is_alpha = _plane(image)
@@ -80,10 +90,20 @@ def _ink(image: np.ndarray) -> np.ndarray:
         sample = _unit(plane[::step, ::step])
         if is_photo(border, sample):  # unevenly lit paper: light and grain must go first
             grey = plane if plane.dtype == np.uint8 else (plane * 255 + 0.5).astype(np.uint8)
-            return photo_ink(grey, dark_ink=float(np.median(sample)) >= DARK_PAGE)
-        background = float(border[len(border) // 2])  # the median, near enough
-        # Paper is light and a pen dark, a canvas or a chalkboard the other way round: the border tells which.
-        dark_ink = background >= 0.5
+            try:
+                return photo_ink(grey, dark_ink=float(np.median(sample)) >= DARK_PAGE)
+            except BlankImageError:
+                # A drawing whose ink covers half the frame (a big face in thick strokes) looks like lit paper to
+                # is_photo and like a dark page to photo_ink. When every pixel is page or ink, it is read as drawn:
+                # neither its border nor its majority tells the page, so it is taken to be light, as paper and the
+                # canvas are.
+                if not _two_level(sample):
+                    raise
+            background, dark_ink = float(sample.max()), True
+        else:
+            background = float(border[len(border) // 2])  # the median, near enough
+            # Paper is light and a pen dark, a canvas or a chalkboard the other way round: the border tells which.
+            dark_ink = background >= 0.5
         grey = _unit(plane)
         ink = background - grey if dark_ink else grey - background
     peak = float(ink.max())

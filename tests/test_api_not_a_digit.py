@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
+from api_fixtures import FACES, opaque_face
 
 from mnist_edge.runtime.answers import split
 from mnist_edge.runtime.manifest import read_manifest
@@ -70,3 +70,11 @@ def test_v2_answers_the_score_as_a_second_output(app, client, mnist):
     assert [o["name"] for o in only["outputs"]] == ["digit_score"]
     wrong = client.post(f"/v2/models/{name}/infer", json={"inputs": inputs, "outputs": [{"name": "logits"}]})
     assert wrong.status_code == 400 and "digit_score" in wrong.json["error"]
+
+
+@pytest.mark.parametrize("name", FACES)
+def test_a_face_drawn_in_thick_strokes_over_the_frame_is_not_a_digit(client, name):
+    # Ink on half the canvas once read as blank paper (400 blank_image); a drawing with ink gets an answer.
+    response = client.post("/v1/predict", data=opaque_face(name), content_type="image/png")
+    assert response.status_code == 200, response.json
+    assert response.json["is_digit"] is False

@@ -8,6 +8,7 @@ import zlib
 
 import numpy as np
 import pytest
+from api_fixtures import FACES, face_strokes, opaque_face
 from PIL import Image
 
 from mnist_edge.runtime.errors import BlankImageError, ImageDecodeError, PayloadTooLargeError
@@ -302,3 +303,13 @@ def test_drawn_canvases_still_read_right(mnist, shipped_models):
     batch = np.concatenate([preprocess(to_png(image)) for image, _, _ in samples])
     right = predict(batch).argmax(1) == [label for _, label, _ in samples]
     assert right.mean() >= 0.9  # 98.9 % on 3,000, the same before and after the photo path was added
+
+
+@pytest.mark.parametrize("name", FACES)
+def test_a_drawing_mostly_ink_reads_as_drawn(name):
+    # The same strokes framed by a blank margin: a plain canvas that no lighting step touches, and the crop to the
+    # ink drops the margin again.
+    mask = np.asarray(face_strokes(*FACES[name]))
+    assert np.count_nonzero(mask) > 0.4 * mask.size
+    expected = normalize(np.pad(mask, 40))
+    assert close(preprocess(opaque_face(name))[0], expected) < 0.01
