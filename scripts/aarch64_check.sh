@@ -132,14 +132,14 @@ else
 fi
 t_root=$(( $(now) - started ))
 
-# On "your laptop": the project's wheel and the Pi's wheels of .[serve], as docs/raspberry-pi.md says.
+# On "your laptop": the project's wheel and the Pi's wheels of .[serve,ui], as docs/raspberry-pi.md says.
 started=$(now)
 cd "$REPO"
 step "$WORK/wheel.log" "$PY" -m pip wheel --quiet --no-deps . -w "$WORK/wheels" \
   || die "pip wheel failed: $(tail -n 1 "$WORK/wheel.log")"
 platforms=(); for tag in "${PLATFORMS[@]}"; do platforms+=(--platform "$tag"); done
 step "$WORK/download.log" "$PY" -m pip download --quiet --dest "$WORK/wheels" --only-binary=:all: --implementation cp \
-  --python-version 3.11 "${platforms[@]}" "$(ls "$WORK"/wheels/mnist_edge-*.whl)[serve]" \
+  --python-version 3.11 "${platforms[@]}" "$(ls "$WORK"/wheels/mnist_edge-*.whl)[serve,ui]" \
   || die "pip download of the aarch64 wheels failed: $(tail -n 1 "$WORK/download.log")"
 echo "wheels: $(ls "$WORK/wheels" | wc -l) for linux aarch64, $(du -sm "$WORK/wheels" | cut -f1) MB"
 
@@ -148,6 +148,7 @@ rm -rf "$ROOT/opt/mnist-edge"
 mkdir -p "$ROOT/opt/mnist-edge/releases"
 cp -r "$WORK/wheels" "$ROOT/opt/mnist-edge/wheels"
 cp -r "$REPO/models" "$ROOT/opt/mnist-edge/releases/shipped"
+rm -rf "$ROOT/opt/mnist-edge/releases/shipped/.previous"  # the guide's rsync --exclude .previous
 mount -t proc proc "$ROOT/proc"
 mount --rbind /dev "$ROOT/dev"
 mount --make-rslave "$ROOT/dev"  # unmounting the root's /dev later must not reach the host's
@@ -157,8 +158,9 @@ t_wheels=$(( $(now) - started ))
 started=$(now)
 step "$WORK/install.log" in_root /bin/sh -euc '
 python3 -m venv /opt/mnist-edge/venv
-/opt/mnist-edge/venv/bin/pip install --no-index --find-links /opt/mnist-edge/wheels "mnist-edge[serve]"
+/opt/mnist-edge/venv/bin/pip install --no-index --find-links /opt/mnist-edge/wheels "mnist-edge[serve,ui]"
 ln -sfn releases/shipped /opt/mnist-edge/models
+ln -sfn /opt/mnist-edge/venv/lib/python3.*/site-packages/mnist_edge/webui/app.py /opt/mnist-edge/canvas.py
 ' || die "install in the root failed: $(tail -n 1 "$WORK/install.log")"
 in_root /opt/mnist-edge/venv/bin/python - >"$WORK/platform.txt" 2>&1 <<'EOF' \
   || die "the root's venv does not run: $(tail -n 1 "$WORK/platform.txt")"
@@ -168,6 +170,7 @@ print(f"{platform.machine()}: Python {platform.python_version()}, onnxruntime {v
       f"ai-edge-litert {version('ai-edge-litert')}, numpy {version('numpy')}")
 EOF
 echo "installed in the root: $(cat "$WORK/platform.txt")"
+in_root test -f /opt/mnist-edge/canvas.py || die "/opt/mnist-edge/canvas.py (the canvas unit's app) links to no file"
 grep -q '^aarch64:' "$WORK/platform.txt" || die "the root does not run as aarch64"
 t_install=$(( $(now) - started ))
 
