@@ -9,6 +9,7 @@ from PIL import Image, ImageFilter
 
 from mnist_edge.runtime.decode import PHOTO_SIDE
 from mnist_edge.runtime.errors import BlankImageError
+from mnist_edge.runtime.morphology import rank_filter
 
 # Light varies over the page far more slowly than a pen stroke: the background is estimated at 1/BG_STEP
 # scale with a closing (max then min) wider than the thickest stroke, which keeps shadow edges and fills ink.
@@ -36,23 +37,10 @@ def is_photo(ordered: np.ndarray, sample: np.ndarray) -> bool:
     return float(np.partition(far, far.size // 2)[far.size // 2]) >= FLAT / 2
 
 
-def _rank(values: np.ndarray, size: int, op: np.ufunc) -> np.ndarray:
-    """A size x size maximum or minimum filter (op = np.maximum or np.minimum), as separable shifted comparisons."""
-    half = size // 2
-    out = np.pad(values, half, mode="edge")
-    for axis in (0, 1):
-        view = np.moveaxis(out, axis, 0)
-        acc = view[: view.shape[0] - 2 * half].copy()
-        for shift in range(1, 2 * half + 1):
-            op(acc, view[shift : shift + acc.shape[0]], out=acc)
-        out = np.moveaxis(acc, 0, axis)
-    return out
-
-
 def _background(grey: Image.Image) -> np.ndarray:
     """The paper's brightness without the ink, as float32 H x W (> 0): a closing at 1/8 scale, smoothly enlarged."""
     small = np.asarray(grey.reduce(BG_STEP) if min(grey.size) >= BG_STEP * BG_CLOSE else grey)
-    closed = _rank(_rank(small, BG_CLOSE, np.maximum), BG_CLOSE, np.minimum)
+    closed = rank_filter(rank_filter(small, BG_CLOSE, np.maximum), BG_CLOSE, np.minimum)
     smooth = Image.fromarray(closed).filter(ImageFilter.BoxBlur(1)).resize(grey.size, Image.Resampling.BILINEAR)
     return np.maximum(np.asarray(smooth, dtype=np.float32), 1)
 
@@ -81,7 +69,7 @@ def _digit_mask(ink: np.ndarray, strokes: np.ndarray) -> np.ndarray:
     """The strokes that make the digit: the heaviest component (away from the frame) and those close to it."""
     h, w = strokes.shape
     mass = np.asarray(Image.fromarray(np.where(strokes, ink, np.float32(0)), mode="F").reduce(LABEL_STEP))
-    labels, count = _components(_rank(mass > 0, 2 * LINK + 1, np.maximum))
+    labels, count = _components(rank_filter(mass > 0, 2 * LINK + 1, np.maximum))
     if count == 0:
         raise BlankImageError("the photo has no ink on it (blank paper)")
     weights = np.bincount(labels.ravel(), weights=mass.ravel(), minlength=count + 1)

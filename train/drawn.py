@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw
 
 from mnist_edge.runtime.answers import split
 from mnist_edge.runtime.errors import MnistEdgeError
+from mnist_edge.runtime.morphology import rank_filter
 from mnist_edge.runtime.preprocess import preprocess
 
 CANVAS = 280  # the Streamlit canvas' size, 10 x MNIST's
@@ -69,15 +70,6 @@ def thin(mask: np.ndarray) -> np.ndarray:
             return skel[1:-1, 1:-1].astype(bool)
 
 
-def _rank(image: np.ndarray, pick) -> np.ndarray:
-    """A BLOB x BLOB square min or max filter, edges replicated: Pillow's MinFilter/MaxFilter, done separably (20x faster)."""
-    from numpy.lib.stride_tricks import sliding_window_view
-
-    padded = np.pad(image, BLOB // 2, mode="edge")
-    rows = pick(sliding_window_view(padded, BLOB, axis=0), axis=-1)
-    return pick(sliding_window_view(rows, BLOB, axis=1), axis=-1)
-
-
 def _bucket(value: float, buckets) -> str:
     return next(name for limit, name in buckets if value < limit)
 
@@ -99,7 +91,7 @@ def draw(digit: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]
     """One 28 x 28 uint8 MNIST digit -> a 280 x 280 RGBA uint8 drawing of it, and the conditions it was drawn in."""
     up = 4  # thin at 4x, so the skeleton follows the strokes' middles smoothly
     shape = Image.fromarray(digit).resize((28 * up, 28 * up), Image.Resampling.BICUBIC).point(lambda v: 255 * (v > 127))
-    blob = Image.fromarray(_rank(_rank(np.asarray(shape), np.min), np.max))  # an opening
+    blob = Image.fromarray(rank_filter(rank_filter(np.asarray(shape), BLOB, np.minimum), BLOB, np.maximum))  # an opening
     ys, xs = np.nonzero(thin(np.asarray(shape) > 0))
     if len(ys) == 0:
         raise MnistEdgeError("the digit has no strokes to draw")
