@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -175,6 +176,16 @@ def unit_environment(unit: Path, env_file: Path) -> dict[str, str]:
     return env
 
 
+def network_address() -> str:
+    """This machine's address on its network, as a phone beside it would type it (loopback when it has none)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # UDP connect only picks the outgoing interface: nothing is sent
+            return probe.getsockname()[0]
+    except OSError:
+        return "127.0.0.1"
+
+
 @pytest.fixture
 def pi(tmp_path, shipped_models):
     """Both units' commands with their environments, from / as systemd starts them, on free ports: the API (one
@@ -195,7 +206,7 @@ def pi(tmp_path, shipped_models):
         wait_http(f"http://127.0.0.1:{api_port}/readyz", timeout=120)
         processes.append(Process(ui_argv, env=unit_environment(UI_UNIT, env_file), cwd=Path("/")))
         wait_http(f"http://127.0.0.1:{ui_port}/_stcore/health", timeout=120)
-        yield {"ui": f"http://127.0.0.1:{ui_port}", "token": token}
+        yield {"ui": f"http://{network_address()}:{ui_port}", "token": token}
     finally:
         for process in reversed(processes):
             process.kill_group()
