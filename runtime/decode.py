@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from mnist_edge.runtime.errors import ImageDecodeError, PayloadTooLargeError
 
@@ -18,10 +18,6 @@ MAX_PIXELS = 4_000_000
 PHOTO_SIDE = 800
 JPEG_SCALES = (8, 4, 2)  # what libjpeg's DCT scaling offers below 1 (Pillow's draft)
 SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
-ORIENTATION = 0x0112  # EXIF tag: how a viewer must turn the stored pixels to show them upright
-UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-           5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-           8: Image.Transpose.ROTATE_90}
 
 
 def _jpeg_scale(width: int, height: int, max_pixels: int) -> int:
@@ -53,12 +49,6 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         # Grey straight from the decoder (JPEG's Y plane): no colour conversion, and at 1/2..1/8 scale a 4th to a 64th of the pixels.
         img.draft("L" if img.mode == "RGB" else img.mode, (width // scale, height // scale))
     return img
-
-
-def _upright(img: Image.Image) -> Image.Image:
-    """The image turned as its EXIF Orientation asks (phones store the sensor's pixels and tag the rotation)."""
-    turn = UPRIGHT.get(img.getexif().get(ORIENTATION, 1))
-    return img.transpose(turn) if turn is not None else img
 
 
 def _alpha_matters(img: Image.Image) -> bool:
@@ -94,7 +84,9 @@ def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     img = _open(data, max_pixels)
     try:
         img.load()
-        img = _upright(img)
+        # Turned as its EXIF Orientation asks (phones store the sensor's pixels and tag the rotation); in place, so an
+        # upright image is not copied.
+        ImageOps.exif_transpose(img, in_place=True)
         if _alpha_matters(img):
             return np.asarray(img if img.mode == "RGBA" else img.convert("RGBA"))
         return _grey(img)
