@@ -358,9 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="train on plain MNIST, without distortions, drawn digits or distillation from stroke views "
                             "(default: augment)")
     train.add_argument("--teacher", type=Path, metavar="DIR",
-                       help="a run folder or models/ whose model reads each image at three stroke weights: skip "
-                            "fitting and only distill it into a model that reads each image once, with its recipe "
-                            "(default: none, fit a network first)")
+                       help="a run folder or models/ whose model reads each image at three stroke weights: a new "
+                            "network that reads each image once learns from its answers and the labels from the "
+                            "start, with its recipe (default: none, fit a network, then distill its stroke views)")
     train.add_argument("--out", type=Path, metavar="DIR",
                        help="write here instead: a new or empty folder, never the served models (default: a new "
                             "runs/<timestamp>/ under the current folder)")

@@ -34,15 +34,18 @@ def _logits(model):
     return keras.Model(model.inputs, model.get_layer(OUTPUT_NAME).input)
 
 
-def distill(teacher, student, dataset, cfg: DistillConfig, *, steps: int, verbose: int = 1) -> None:
-    """Fine-tune `student` in place on `dataset`'s (image, label) batches to match `teacher`'s answers."""
+def distill(teacher, student, dataset, cfg: DistillConfig, *, steps: int, verbose: int = 1, epochs: int | None = None,
+            optimizer=None) -> None:
+    """Train `student` in place on `dataset`'s (image, label) batches to match `teacher`'s answers: by default
+    `cfg`'s fine-tuning; `epochs` and an `optimizer` (with its schedule) train a network from scratch instead."""
     import keras
     import tensorflow as tf
 
     teacher_logits, student_logits = _logits(teacher), _logits(student)
-    schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=max(steps * cfg.epochs, 1),
-                                                      alpha=0.01)
-    optimizer = keras.optimizers.Adam(schedule)
+    epochs = epochs or cfg.epochs
+    if optimizer is None:
+        optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
+            cfg.learning_rate, decay_steps=max(steps * epochs, 1), alpha=0.01))
     optimizer.build(student.trainable_variables)
     t = cfg.temperature
 
@@ -59,11 +62,11 @@ def distill(teacher, student, dataset, cfg: DistillConfig, *, steps: int, verbos
         optimizer.apply_gradients(zip(grads, student.trainable_variables))
         return loss
 
-    for epoch in range(cfg.epochs):
+    for epoch in range(epochs):
         bar = keras.utils.Progbar(steps, verbose=1 if verbose == 1 else 0, stateful_metrics=["loss"])
         losses = []
         for i, (images, labels) in enumerate(dataset):
             losses.append(float(step(images, labels)))
             bar.update(i + 1, values=[("loss", float(np.mean(losses)))])
         if verbose == 2:  # one line per epoch in logs and CI, as Keras' fit prints
-            print(f"distill epoch {epoch + 1}/{cfg.epochs}: loss {np.mean(losses):.4f}", flush=True)
+            print(f"distill epoch {epoch + 1}/{epochs}: loss {np.mean(losses):.4f}", flush=True)

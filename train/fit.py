@@ -108,21 +108,24 @@ def _dataset(images: np.ndarray, y: np.ndarray, cfg: TrainConfig):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _compile(model, cfg: TrainConfig, steps: int) -> None:
+def _optimizer(cfg: TrainConfig, steps: int):
     import keras
 
     if cfg.arch == "seed":  # the tutorial's exact recipe: plain Adam
-        optimizer = keras.optimizers.Adam()
-    else:
-        schedule = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=cfg.learning_rate / 10,
-            decay_steps=max(steps * cfg.epochs - steps, 1),
-            warmup_target=cfg.learning_rate,
-            warmup_steps=steps,  # one epoch of warm-up keeps the early BN statistics sane
-            alpha=0.01,
-        )
-        optimizer = keras.optimizers.Adam(schedule)
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
+        return keras.optimizers.Adam()
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=cfg.learning_rate / 10,
+        decay_steps=max(steps * cfg.epochs - steps, 1),
+        warmup_target=cfg.learning_rate,
+        warmup_steps=steps,  # one epoch of warm-up keeps the early BN statistics sane
+        alpha=0.01,
+    )
+    return keras.optimizers.Adam(schedule)
+
+
+def _compile(model, cfg: TrainConfig, steps: int) -> None:
+    model.compile(optimizer=_optimizer(cfg, steps), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  jit_compile=False)
 
 
 def versions() -> dict:
@@ -151,17 +154,18 @@ def validation_drawings(mnist: Mnist, cfg: TrainConfig) -> tuple[np.ndarray, str
 
 def train(mnist: Mnist, cfg: TrainConfig, *, teacher=None, verbose: int = 1):
     """Fit a model, distill it into one that reads each image once, calibrate it and choose its not-a-digit
-    threshold; return it and the report. With a stroke-view `teacher` already trained, only distill from it."""
+    threshold; return it and the report. With a stroke-view `teacher` already trained, a new network learns from
+    it (and the labels) from the start instead, for as many epochs."""
     import keras
 
     from mnist_edge.train.distill import distill
     from mnist_edge.train.honesty import calibrate, measure
-    from mnist_edge.train.models import build_model, with_stroke_views, without_stroke_views
+    from mnist_edge.train.models import build_model, with_stroke_views
     from mnist_edge.train.negatives import TRAINING, negative_images
 
     keras.utils.set_random_seed(cfg.seed)
     x, y, val_x, val_y = _split(mnist, cfg)
-    model = build_model(cfg.arch) if teacher is None else without_stroke_views(teacher, cfg.arch)
+    model = build_model(cfg.arch)
     started = time.perf_counter()
     negatives, _ = negative_images(TRAINING, not_digits_per_generator(len(x), cfg), x, y, seed=cfg.seed, stream="train")
     images = np.concatenate([training_images(x, cfg), negatives])
@@ -171,10 +175,13 @@ def train(mnist: Mnist, cfg: TrainConfig, *, teacher=None, verbose: int = 1):
     if teacher is None:
         _compile(model, cfg, steps)
         model.fit(dataset, epochs=cfg.epochs, verbose=verbose, shuffle=False)  # the dataset shuffles
-        if cfg.distill:  # the student is a copy, so the teacher keeps the trained weights
+        if cfg.distill:  # before calibrating: the temperature and threshold are for what serves
+            # The student is a copy, so the teacher keeps the trained weights.
             teacher, model = with_stroke_views(model), _without_optimizer(model)
-    if teacher is not None:  # before calibrating: the temperature and threshold are for what serves
-        distill(teacher, model, dataset, cfg.distill_config, steps=steps, verbose=verbose)
+            distill(teacher, model, dataset, cfg.distill_config, steps=steps, verbose=verbose)
+    else:
+        distill(teacher, model, dataset, cfg.distill_config, steps=steps, verbose=verbose, epochs=cfg.epochs,
+                optimizer=_optimizer(cfg, steps))
     drawn, digest = validation_drawings(mnist, cfg)
     decision = {**calibrate(model, drawn, val_x, val_y, seed=cfg.seed, negatives=cfg.test_negatives),
                 "held_back_sha256": digest}  # convert chooses each artifact's threshold on the same digits

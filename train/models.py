@@ -94,21 +94,6 @@ def with_stroke_views(model: keras.Model) -> keras.Model:
     return keras.Model(inputs, layers.Softmax(name=OUTPUT_NAME)(logits), name=f"{model.name}_views")
 
 
-def without_stroke_views(model: keras.Model, arch: str) -> keras.Model:
-    """A new network of architecture `arch` holding the weights a stroke-view model (`with_stroke_views`) shares."""
-    if "views" not in {layer.name for layer in model.layers}:
-        raise ValueError(f"{model.name} reads each image once: it has no stroke views")
-    single = build_model(arch)
-    # The trained layers appear once each, in the order the first view calls them, which is the chain's own order.
-    trained = [layer for layer in model.layers if layer.weights]
-    own = [layer for layer in single.layers if layer.weights]
-    if [[w.shape for w in layer.weights] for layer in trained] != [[w.shape for w in layer.weights] for layer in own]:
-        raise ValueError(f"{model.name} is not a stroke-view model of the {arch} architecture")
-    for source, target in zip(trained, own, strict=True):
-        target.set_weights(source.get_weights())
-    return single
-
-
 ARCHITECTURES: dict[str, Callable[[], keras.Model]] = {"cnn": build_cnn, "seed": build_seed}
 
 
