@@ -14,11 +14,12 @@ from flask import Blueprint, request
 from PIL import Image
 
 from mnist_edge.runtime import jsonio
-from mnist_edge.runtime.answers import Answers, answers
+from mnist_edge.runtime.answers import Answers
 from mnist_edge.runtime.errors import (
     ImageDecodeError, MalformedRequestError, MnistEdgeError, ModelLoadError, PayloadTooLargeError,
     UnknownParameterError, UnsupportedMediaError,
 )
+from mnist_edge.runtime.inference import ms, run_model
 from mnist_edge.runtime.preprocess import MAX_PIXELS, normalize, preprocess
 from mnist_edge.runtime.registry import ModelSlot
 from mnist_edge.runtime.state import state
@@ -41,10 +42,6 @@ class Inputs:
     backend: str | None
     return_image: bool
     preprocess_ms: float
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 3)
 
 
 def _b64(value: object) -> bytes:
@@ -156,16 +153,7 @@ def read_inputs(valid: tuple[str, ...]) -> Inputs:
                 exc.message = f"instances[{index}]: {exc.message}"
                 exc.details["instance"] = index
             raise
-    return Inputs(np.stack(images), is_batch, backend, return_image, _ms(time.perf_counter() - started))
-
-
-def run_model(slot: ModelSlot, batch: np.ndarray) -> tuple[Answers, float]:
-    """One predict call, timed and counted in the metrics, read back as digits and not-a-digit decisions."""
-    started = time.perf_counter()
-    outputs = slot.backend.predict(batch)
-    seconds = time.perf_counter() - started
-    state().metrics.inference(slot.name, seconds)
-    return answers(outputs, slot.threshold), _ms(seconds)
+    return Inputs(np.stack(images), is_batch, backend, return_image, ms(time.perf_counter() - started))
 
 
 def result(found: Answers, index: int) -> dict:
@@ -200,7 +188,7 @@ def predict() -> dict:
         for item, image in zip(items, inputs.batch):
             item["image"] = png_base64(image)
     body = {"predictions": items} if inputs.is_batch else items[0]
-    timings = {"preprocess": inputs.preprocess_ms, "inference": inference_ms, "total": _ms(time.perf_counter() - started)}
+    timings = {"preprocess": inputs.preprocess_ms, "inference": inference_ms, "total": ms(time.perf_counter() - started)}
     return {**body, **_model_fields(slot), "timings_ms": timings}
 
 
@@ -222,7 +210,7 @@ def compare() -> dict:
     body = {"results": results, "agree": len({r["digit"] if r["is_digit"] else None for r in results}) == 1}
     if inputs.return_image:
         body["image"] = png_base64(inputs.batch[0])
-    body["timings_ms"] = {"preprocess": inputs.preprocess_ms, "total": _ms(time.perf_counter() - started)}
+    body["timings_ms"] = {"preprocess": inputs.preprocess_ms, "total": ms(time.perf_counter() - started)}
     return body
 
 
