@@ -1,7 +1,7 @@
 """`streamlit run tests/bare_canvas.py`: the floor for the canvas page's speed.
 
 Only the product's canvas (same component, size and pen) and a marker echoing its ink, so the time from mouse-up to
-this marker is what Streamlit and the component's own 200 ms send delay cost, with no API and no page around it.
+this marker is what Streamlit and the component cost, with no API and no page around it.
 """
 
 from __future__ import annotations
@@ -12,11 +12,7 @@ from mnist_edge.webui.canvas import draw
 
 PEN = 18  # the page's default pen width
 
-key = f"canvas-{st.session_state.setdefault('canvas_generation', 0)}"
-drawing = draw(PEN, key)
-if st.button("Clear", icon=":material/delete:"):
-    st.session_state["canvas_generation"] += 1  # as on the page: a new key is a new, empty canvas
-    st.rerun()
+drawing = draw(PEN, "canvas")
 if drawing.pixels is None:
     st.html('<div class="mnist-edge-answer" data-state="blank"></div>')
 else:

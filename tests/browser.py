@@ -41,8 +41,8 @@ def chromium_path() -> str:
 class Process:
     """A child process whose output is read line by line in a thread, so waiting for a line never blocks forever."""
 
-    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
-        self.popen = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+        self.popen = subprocess.Popen(argv, env={**os.environ, **(env or {})}, cwd=cwd, stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True)
         self.lines: list[str] = []
         self._queue: queue.Queue[str] = queue.Queue()

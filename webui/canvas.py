@@ -1,17 +1,37 @@
-"""The drawing canvas (streamlit-drawable-canvas); importable only inside a running Streamlit app."""
+"""The drawing canvas: a small Streamlit component of our own (canvas_script.py), white ink on black.
+
+No toolbar floats over it, as streamlit-drawable-canvas 0.13's does over the top right of its canvas (a stroke that
+started there left no ink): every pixel takes ink, and Undo and Clear sit below the square.
+"""
 
 from __future__ import annotations
 
-from streamlit_drawable_canvas import st_canvas  # raises outside a running Streamlit app
+import base64
+import io
 
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from mnist_edge.webui.canvas_script import CSS, HTML, JS
 from mnist_edge.webui.page import Drawing
 
 SIDE = 280  # 10x MNIST's 28: room to draw, and an even step down to the 20 px box
+INK, PAPER = "#FFFFFF", "#000000"
+
+_pad = st.components.v2.component("mnist_edge.canvas", html=HTML, css=CSS, js=JS)
+
+
+def pixels(data_url: str) -> np.ndarray:
+    """The canvas's PNG (a data: URL) as RGBA pixels."""
+    _, encoded = data_url.split(";base64,", 1)
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(encoded))).convert("RGBA"))
 
 
 def draw(stroke_width: int, key: str) -> Drawing:
-    """The 280 x 280 canvas, white ink on black; it sends its pixels 200 ms after each stroke's mouse-up."""
-    result = st_canvas(stroke_width=stroke_width, stroke_color="#FFFFFF", background_color="#000000",
-                       height=SIDE, width=SIDE, drawing_mode="freedraw", return_image_data=True, key=key)
-    strokes = len((result.json_data or {}).get("objects", []))
-    return Drawing(result.image_data, strokes)
+    """The 280 x 280 canvas; it sends its pixels at each stroke's pointer-up (mouse, pen or finger), Undo and Clear."""
+    state = _pad(key=key, data={"side": SIDE, "width": stroke_width, "ink": INK, "paper": PAPER},
+                 default={"drawing": None}, on_drawing_change=lambda: None, width="content", height="content")
+    drawing = state.get("drawing") or {}
+    png = drawing.get("png")
+    return Drawing(pixels(png) if png else None, int(drawing.get("strokes") or 0))

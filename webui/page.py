@@ -21,6 +21,12 @@ UPLOAD_TYPES = ["png", "jpg", "jpeg"]
 DRAW, UPLOAD = "Draw", "Upload a photo or scan"
 BLANK_HINT = "Draw a digit (0-9) in the black box: the answer appears after every stroke."
 COMPARE = "Every model on this drawing"
+# Streamlit's uploader refuses a file over its limit in the browser, with no rerun: while its newest file is a refused
+# one, the answers on the page belong to the file before, so they are hidden.
+STALE_ANSWER_CSS = """<style>
+.st-key-workspace:has([data-testid="stFileChips"] > div > div:last-child [aria-invalid="true"])
+  :is(.st-key-answer, .st-key-every-model) { display: none; }
+</style>"""
 
 
 @dataclass
@@ -72,6 +78,7 @@ def _status(client: ApiClient) -> None:
     except ApiError as exc:
         up, line = False, exc.message
     (st.success if up else st.warning)(line, icon=":material/check_circle:" if up else ":material/error:")
+    st.session_state["status_line"] = line  # an answer that fails for the same reason does not say it again
     if st.session_state.get("api_up") not in (None, up):
         st.session_state["api_up"] = up
         st.rerun()
@@ -139,16 +146,21 @@ def _compare(client: ApiClient, image: bytes, content_type: str) -> None:
     _marker("compare", models=",".join(r["backend"] for r in rows), agree=str(body["agree"]).lower())
 
 
+def _error(exc: ApiError) -> None:
+    """A failed call in red, unless the status line above already says the same (an API that is down)."""
+    if exc.message != st.session_state.get("status_line"):
+        st.error(exc.message)
+
+
 def _input(source: str, draw: DrawFn, stroke: int) -> tuple[bytes | None, str, int, str]:
     """The image to send (None: nothing yet), its content type, the stroke count and what to say when empty."""
     if source == DRAW:
-        key = f"canvas-{st.session_state.setdefault('canvas_generation', 0)}"
-        drawing = draw(stroke, key)
-        if st.button("Clear", icon=":material/delete:"):
-            st.session_state["canvas_generation"] += 1  # a new key is a new, empty canvas
-            st.rerun()  # the whole page: a fragment's rerun would leave the old canvas on it beside the new one
+        drawing = draw(stroke, "canvas")
         return canvas_png(drawing.pixels), "image/png", drawing.strokes, BLANK_HINT
-    upload = st.file_uploader("A PNG or JPEG of one digit: a photo of paper, a scan, a drawing", type=UPLOAD_TYPES)
+    st.html(STALE_ANSWER_CSS)
+    limit = st.get_option("server.maxUploadSize")  # `up` sets it to the API's limit, .streamlit/config.toml to its default
+    upload = st.file_uploader("A PNG or JPEG of one digit: a photo of paper, a scan, a drawing", type=UPLOAD_TYPES,
+                              help=f"At most {limit} MB: the API's request limit (`MNIST_EDGE_MAX_BODY_MB`).")
     if upload is None:
         return None, "", 0, "Upload a PNG or JPEG of one handwritten digit."
     return upload.getvalue(), upload.type or "application/octet-stream", 0, ""
@@ -157,31 +169,32 @@ def _input(source: str, draw: DrawFn, stroke: int) -> tuple[bytes | None, str, i
 @st.fragment
 def _workspace(client: ApiClient, model: str | None, source: str, draw: DrawFn, stroke: int) -> None:
     """The drawing or upload and its answers: a stroke reruns only this, not the sidebar, status line and model list."""
-    canvas_column, answer_column = st.columns([2, 3], gap="large")
-    with canvas_column:
-        image, content_type, strokes, hint = _input(source, draw, stroke)
-    with answer_column:
-        if image is None:
-            st.info(hint)
-            _marker("blank", prediction="")
-            return
-        try:
-            _answer(client, image, content_type, model, strokes)
-        except ApiError as exc:
-            st.error(exc.message)
-            _marker("error", prediction="", status=exc.status or "", code=exc.code or "")
-            return
-    # Every model's answer costs a call per model: asked for only while the expander is open.
-    with st.expander(COMPARE, key="compare_open", on_change="rerun") as every_model:
-        if every_model.open:
+    with st.container(key="workspace"):
+        canvas_column, answer_column = st.columns([2, 3], gap="large")
+        with canvas_column:
+            image, content_type, strokes, hint = _input(source, draw, stroke)
+        with answer_column, st.container(key="answer"):
+            if image is None:
+                st.info(hint)
+                _marker("blank", prediction="")
+                return
             try:
-                _compare(client, image, content_type)
+                _answer(client, image, content_type, model, strokes)
             except ApiError as exc:
-                st.error(exc.message)
+                _error(exc)
+                _marker("error", prediction="", status=exc.status or "", code=exc.code or "")
+                return
+        # Every model's answer costs a call per model: asked for only while the expander is open.
+        with st.container(key="every-model"), st.expander(COMPARE, key="compare_open", on_change="rerun") as every_model:
+            if every_model.open:
+                try:
+                    _compare(client, image, content_type)
+                except ApiError as exc:
+                    _error(exc)
 
 
 def main(draw: DrawFn) -> None:
-    """The whole page; `draw` renders the canvas (streamlit-drawable-canvas in the app, injected pixels in tests)."""
+    """The whole page; `draw` renders the canvas (canvas.py's component in the app, injected pixels in tests)."""
     st.set_page_config(page_title="mnist-edge: draw a digit", page_icon=":material/draw:", layout="wide")
     client, stroke = _settings()
     st.title("Draw a digit")

@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mnist_edge.runtime.config import SOURCES, ServeConfig, env_name
 from mnist_edge.webui.client import TOKEN_VAR, URL_VAR
 
 START_TIMEOUT = 90.0  # seconds for both to answer: a Pi loads Streamlit and six models in well under this
@@ -97,17 +98,53 @@ def _spawn(name: str, argv: list[str], env: dict[str, str]) -> Child:
     return child
 
 
-def _local(host: str) -> str:
-    """Where this machine reaches a server bound to `host` (a wildcard bind is reached on loopback)."""
-    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def _bracketed(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def _local(host: str) -> str:
+    """Where this machine reaches a server bound to `host` (a wildcard bind is reached on loopback)."""
+    return _bracketed("127.0.0.1" if host in WILDCARDS else host)
+
+
+def lan_address() -> str:
+    """This machine's address on its network (what a phone beside it would type), else its hostname."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # UDP connect only picks the outgoing interface: nothing is sent
+            address = probe.getsockname()[0]
+    except OSError:  # no route at all: the name is the best guess
+        return socket.gethostname()
+    return socket.gethostname() if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+def _shown(host: str) -> str:
+    """The address to print for a server bound to `host`: another device's way in when it listens on every one."""
+    return _bracketed(lan_address()) if host in WILDCARDS else _local(host)
+
+
+def upload_limit_mb(environ: dict[str, str] | None = None) -> int:
+    """The API's request-body limit (MNIST_EDGE_MAX_BODY_MB, else serve's default) in whole MB for Streamlit."""
+    raw = (os.environ if environ is None else environ).get(env_name("max_body_bytes"))
+    limit = ServeConfig.max_body_bytes
+    if raw:
+        try:
+            limit = SOURCES["max_body_bytes"][2](raw)
+        except ValueError:
+            pass  # the API refuses it at start with one line; this only sizes the uploader
+    return max(1, limit // (1024 * 1024))  # Streamlit counts whole MB of 1024 * 1024 bytes, as the API does
+
+
 def ui_command(host: str, port: int, *, script: Path = APP) -> list[str]:
-    """Streamlit serving the canvas app (or another `script`) headless on host:port, quiet, no developer tools."""
+    """Streamlit serving the canvas app (or another `script`) headless on host:port, quiet, no developer tools,
+    taking uploads up to the API's limit. .streamlit/config.toml gives a bare `streamlit run` the same settings."""
     return [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true", "--server.address", host,
             "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-            "--global.developmentMode", "false", "--client.toolbarMode", "viewer"]
+            "--global.developmentMode", "false", "--client.toolbarMode", "viewer",
+            "--server.maxUploadSize", str(upload_limit_mb())]
 
 
 def _commands(args: argparse.Namespace) -> tuple[list[str], list[str], dict[str, str]]:
@@ -162,7 +199,9 @@ def up(args: argparse.Namespace) -> int:
         _wait_ready(children, {"the API": f"{env[URL_VAR]}/readyz"}, stop)
         children.append(_spawn("ui", ui_argv, env))
         _wait_ready(children, {"the UI": f"{ui_url}/_stcore/health"}, stop)
-        print(f"mnist-edge is up: open {ui_url} to draw (API at {env[URL_VAR]}); Ctrl-C stops both", flush=True)
+        shown = _shown(args.host)
+        print(f"mnist-edge is up: open http://{shown}:{args.ui_port} to draw (API at http://{shown}:{args.api_port}); "
+              "Ctrl-C stops both", flush=True)
         while not stop.wait(0.5):
             for child in children:
                 if child.process.poll() is not None:
