@@ -1,5 +1,7 @@
-"""A slow client holds no thread: gunicorn's gthread worker, changed to read a request without waiting, between other
-work, and to hand it to a thread only once it is all in memory (gthread would block a thread on every slow sender).
+"""The gunicorn worker class `mnist-edge serve` runs (`reading_worker`), in which a slow client holds no thread.
+
+It is gunicorn's gthread worker, changed to read a request without waiting, between other work, and to hand it to a
+thread only once it is all in memory (gthread would block a thread on every slow sender).
 A request still not whole at its read timeout is answered 408 and the connection closed.
 """
 

@@ -2,7 +2,7 @@
 
 ONNX Runtime sessions and TFLite interpreters must not cross a fork, so the master never loads a model: every worker
 calls `create_app` itself. prometheus_client's multi-process mode adds up the workers' metrics from files in
-PROMETHEUS_MULTIPROC_DIR. The worker class (runtime/readahead.py) gives a thread only requests that have arrived whole.
+PROMETHEUS_MULTIPROC_DIR. The worker class (runtime/reading_worker.py) gives a thread only requests that have arrived whole.
 Each worker warms every one of its threads up (runtime/warmup.py) before it accepts a connection.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from mnist_edge.runtime.config import ServeConfig
 from mnist_edge.runtime.errors import ConfigError
-from mnist_edge.runtime.readahead import json_error, reading_worker
+from mnist_edge.runtime.reading_worker import json_error, reading_worker
 
 log = logging.getLogger("mnist_edge.serve")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's; read when it is first imported

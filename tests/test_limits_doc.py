@@ -13,7 +13,7 @@ from waitress.adjustments import Adjustments
 
 from mnist_edge.runtime.config import SOURCES, ServeConfig, env_name
 from mnist_edge.runtime.decode import MAX_PIXELS
-from mnist_edge.runtime.readahead import HEAD_LIMIT
+from mnist_edge.runtime.reading_worker import HEAD_LIMIT
 from mnist_edge.runtime.workers import GRACEFUL_SECONDS
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "limits.md"
@@ -33,7 +33,7 @@ GUNICORN = GunicornConfig().settings
 CODE = {  # "code: ..." in the Set-by column -> the value the code has
     "workers.GRACEFUL_SECONDS": GRACEFUL_SECONDS,
     "orjson": JSON_DEPTH,
-    "readahead.HEAD_LIMIT": HEAD_LIMIT,
+    "reading_worker.HEAD_LIMIT": HEAD_LIMIT,
     **{f"gunicorn {name}": GUNICORN[name].default for name in
        ("limit_request_line", "limit_request_fields", "limit_request_field_size", "keepalive", "worker_connections")},
     "waitress max_request_header_size": Adjustments.max_request_header_size,
