@@ -283,7 +283,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_drawn_eval(args: argparse.Namespace) -> int:
     """Accuracy on MNIST test digits drawn the way people draw on a 280x280 canvas, through the API."""
-    from mnist_edge.train.drawn import evaluate_cli
+    from mnist_edge.train.drawn_eval import evaluate_cli
 
     return evaluate_cli(args)
 

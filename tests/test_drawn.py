@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
-import os
-import socket
 from collections import Counter
 
 import numpy as np
 import pytest
 
 from mnist_edge.runtime.preprocess import scale_pixels
-from mnist_edge.train.drawn import CANVAS, STYLES, accuracy, draw, drawn_set, evaluate_cli, summarize
+from mnist_edge.train.drawn import CANVAS, STYLES, accuracy, draw, drawn_set, summarize
 
 
 @pytest.fixture(scope="module")
@@ -83,18 +80,3 @@ def test_summarize_groups_by_condition():
     summary = summarize([(conds[0], True), (conds[1], False)])
     assert summary["accuracy"] == 0.5 and summary["by_style"]["canvas"] == {"count": 2, "accuracy": 0.5}
     assert summary["by_size"]["small"]["accuracy"] == 1.0 and summary["by_size"]["large"]["accuracy"] == 0.0
-
-
-def test_evaluate_cli_reports_an_unreachable_api_in_one_line(capsys, tmp_path):
-    with socket.socket() as sock:  # a port that was free a moment ago and has nobody listening
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    args = argparse.Namespace(data=os.environ.get("MNIST_DATA"), url=url, count=2, seed=0, model="onnx-fp32",
-                              token="t", save=tmp_path / "png", not_digits=1)
-    if not args.data:
-        pytest.skip("MNIST_DATA is not set")
-    assert evaluate_cli(args) == 1
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("mnist-edge: error:")]
-    assert len(errors) == 1 and errors[0].startswith(f"mnist-edge: error: cannot reach the API at {url}: ")
-    assert sorted(p.name for p in (tmp_path / "png").iterdir())[0].startswith("0000_label-7_")

@@ -1,0 +1,26 @@
+"""train.drawn_eval: `mnist-edge drawn-eval` against an API that cannot be reached."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+
+import pytest
+
+from mnist_edge.train.drawn_eval import evaluate_cli
+
+
+def test_evaluate_cli_reports_an_unreachable_api_in_one_line(capsys, tmp_path):
+    with socket.socket() as sock:  # a port that was free a moment ago and has nobody listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    args = argparse.Namespace(data=os.environ.get("MNIST_DATA"), url=url, count=2, seed=0, model="onnx-fp32",
+                              token="t", save=tmp_path / "png", not_digits=1)
+    if not args.data:
+        pytest.skip("MNIST_DATA is not set")
+    assert evaluate_cli(args) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("mnist-edge: error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"mnist-edge: error: cannot reach the API at {url}: ")
+    assert sorted(p.name for p in (tmp_path / "png").iterdir())[0].startswith("0000_label-7_")

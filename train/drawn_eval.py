@@ -1,0 +1,103 @@
+"""`mnist-edge drawn-eval`: drawn MNIST test digits and non-digits sent to a running API as PNGs, its answers scored."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from mnist_edge.train.drawn import GROUPS, iter_drawn, summarize, to_png
+
+
+def _post(url: str, png: bytes, token: str | None) -> dict:
+    headers = {"Content-Type": "image/png"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=png, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def _report(summary: dict, latencies: list[float], rejected: float, flagged: dict[str, list[bool]]) -> None:
+    from mnist_edge.train.negatives import GENERATORS
+
+    print(f"drawn digits: accuracy {summary['accuracy']:.2%} on {summary['count']}, "
+          f"median latency {statistics.median(latencies):.1f} ms")
+    for g in GROUPS:
+        parts = [f"{k} {v['accuracy']:.2%} ({v['count']})" for k, v in summary[f"by_{g}"].items()]
+        print(f"  by {g}: " + ", ".join(parts))
+    print(f"not a digit: {rejected:.2%} of the drawn digits wrongly answered is_digit: false")
+    for held_out in (True, False):
+        names = [n for n in flagged if GENERATORS[n][0] == held_out]
+        if names:
+            every = [f for n in names for f in flagged[n]]
+            parts = ", ".join(f"{n} {np.mean(flagged[n]):.1%}" for n in names)
+            print(f"  {'held-out' if held_out else 'training'} generators flagged {np.mean(every):.2%} of "
+                  f"{len(every)} ({parts})")
+
+
+class _ApiFailed(Exception):
+    """The API answered an error or could not be reached: one line for the user."""
+
+
+def _ask(url: str, png: bytes, token: str | None, base: str) -> dict:
+    try:
+        return _post(url, png, token)
+    except urllib.error.HTTPError as exc:  # before URLError: it is one
+        detail = exc.read().decode("utf-8", "replace").strip()[:200]
+        raise _ApiFailed(f"the API at {base} answered {exc.code}: {detail}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise _ApiFailed(f"cannot reach the API at {base}: {getattr(exc, 'reason', exc)}") from exc
+
+
+def evaluate_cli(args) -> int:
+    """`mnist-edge drawn-eval`: POST drawn test digits and non-digits to the API as PNGs; print accuracy and flags."""
+    from tqdm import tqdm
+
+    from mnist_edge.train.data import load_mnist
+    from mnist_edge.train.negatives import GENERATORS, negative
+
+    mnist = load_mnist(args.data)
+    base = args.url.rstrip("/")
+    url = f"{base}/v1/predict" + (f"?{urllib.parse.urlencode({'backend': args.model})}" if args.model else "")
+    if args.save:
+        Path(args.save).mkdir(parents=True, exist_ok=True)
+    results, latencies, rejected = [], [], []
+    flagged: dict[str, list[bool]] = defaultdict(list)
+    # Drawn lazily, so the bar moves from the first request on.
+    progress = tqdm(iter_drawn(mnist.x_test, mnist.y_test, args.count, args.seed),
+                    total=min(args.count, len(mnist.x_test)), unit="digit")
+    negatives = [(name, i) for name in GENERATORS for i in range(args.not_digits)]
+    try:
+        for image, label, conditions in progress:
+            png = to_png(image)
+            if args.save:
+                (Path(args.save) / f"{conditions['index']:04d}_label-{label}_{conditions['style']}.png").write_bytes(png)
+            start = time.perf_counter()
+            body = _ask(url, png, args.token, base)
+            latencies.append((time.perf_counter() - start) * 1000)
+            results.append((conditions, int(body["digit"]) == label))
+            rejected.append(not body["is_digit"])
+        progress.close()
+        for name, i in tqdm(negatives, unit="drawing", desc="not digits"):
+            png = to_png(negative(name, i, mnist.x_test, mnist.y_test, seed=args.seed, stream="evaluation"))
+            if args.save:
+                (Path(args.save) / f"not-digit_{name}_{i:04d}.png").write_bytes(png)
+            flagged[name].append(not _ask(url, png, args.token, base)["is_digit"])
+    except _ApiFailed as exc:
+        progress.close()  # the bar's last line must not land after the error's
+        print(f"mnist-edge: error: {exc}", file=sys.stderr)
+        return 1
+    if not results:
+        print("mnist-edge: error: --count must be at least 1", file=sys.stderr)
+        return 1
+    _report(summarize(results), latencies, float(np.mean(rejected)), flagged)
+    return 0
