@@ -20,7 +20,7 @@ DRAWING = png(ink_square())
 def check_answer(body: dict, expected: np.ndarray) -> None:
     """An answer agrees with the model's own probabilities and is internally consistent."""
     probs = np.array(body["probabilities"])
-    assert probs.shape == (10,)
+    assert probs.shape == (10,) and probs.sum() == pytest.approx(1, abs=1e-4)
     np.testing.assert_allclose(probs, expected, atol=1e-5)
     assert body["digit"] == int(np.argmax(expected))
     assert body["confidence"] == pytest.approx(float(expected.max()), abs=1e-5)
@@ -46,6 +46,17 @@ def test_predict_accepts_every_image_transport(app, client, form):
     body = response.json
     assert body["backend"] == default
     check_answer(body, direct(app, default, DRAWING))
+
+
+@pytest.mark.parametrize("form", ["canvas-png", "pixels"])
+def test_predict_reads_labelled_digits(client, known_digits, form):
+    # The oracle is MNIST's labels, which share no code with the API: a digit read from a transposed or mirrored
+    # 28 x 28 image, or the wrong channel of a canvas, is misread far more often than this allows.
+    pixels, labels = known_digits
+    bodies = [client.post("/v1/predict", data=canvas_png(digit), content_type="image/png").json if form == "canvas-png"
+              else client.post("/v1/predict", json={"pixels": digit.tolist()}).json for digit in pixels]
+    read = np.array([body["digit"] for body in bodies])
+    assert np.mean(read == labels) >= 0.97, f"{np.mean(read == labels):.1%} of {len(labels)} labelled digits read right"
 
 
 def test_pixels_in_either_scale_give_the_same_answer(app, client):
