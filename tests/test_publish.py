@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -74,6 +75,9 @@ def test_force_publishes_keeps_the_previous_set_and_rollback_toggles(served, wor
     ({"false_rejection": 0.015}, None),  # above the target, but within what 400 drawings can tell
     ({"false_rejection": 0.009}, None),  # more than the published set's, but within the 1 % target
     ({"held_out_flagged": 0.80, "false_rejection": 0.0}, None),
+    ({"test_accuracy": 0.99}, "MNIST test accuracy 99.00% < 99.50%"),
+    ({"drawn_accuracy": 0.98}, "drawn-digit accuracy 98.00% < 99.00%"),
+    ({"test_accuracy": 0.996, "drawn_accuracy": 0.995}, None),
 ])
 def test_not_a_digit_figures_gate_a_publish(change, problem):
     current = Score("tflite-int8", 0.995, 0.99, 0.005, 0.75, 400)
@@ -153,3 +157,49 @@ def test_publish_picks_the_newest_converted_run(served, worse_run, mnist, monkey
     monkeypatch.chdir(worse_run.parent.parent)
     assert main(["publish", "--models-dir", str(served), "--data", mnist.source, "--drawn", "5", "--force"]) == 0
     assert f"published {Path('runs') / worse_run.name}" in capsys.readouterr().out
+
+
+# The gate without TensorFlow: two copies of the shipped set, each given a fixed score instead of a measured one.
+CURRENT = Score("tflite-int8", 0.99, 0.95, 0.005, 0.80, 90)
+NO_DATA = SimpleNamespace(x_test=None, y_test=None)  # the drawings are never made
+
+
+@pytest.fixture
+def scored_as(served, tmp_path, monkeypatch):
+    """A run folder (a copy of the shipped set) whose publish scores it with the given Score and the served set
+    with CURRENT; no drawings are made."""
+    run = Path(shutil.copytree(served, tmp_path / "run"))
+    monkeypatch.setattr("mnist_edge.train.drawn.drawn_set", lambda *args: [])
+    monkeypatch.setattr("mnist_edge.train.negatives.negative_images", lambda *args, **kwargs: (None, None))
+
+    def given(candidate: Score) -> Path:
+        monkeypatch.setattr(publishing, "score", lambda folder, *rest: candidate if folder == run else CURRENT)
+        return run
+
+    return given
+
+
+@pytest.mark.parametrize("change", [{"test_accuracy": 0.98}, {"drawn_accuracy": 0.94}, {"held_out_flagged": 0.7}])
+def test_a_candidate_worse_on_one_figure_is_refused(served, scored_as, change):
+    run = scored_as(Score(**{**CURRENT.__dict__, **change}))
+    before = snapshot(served)
+    with pytest.raises(PublishRefusedError):
+        publish(run, served, NO_DATA, count=1)
+    assert snapshot(served) == before
+
+
+def test_a_candidate_as_good_everywhere_is_published(served, scored_as):
+    run = scored_as(Score(**{**CURRENT.__dict__, "test_accuracy": 0.991, "drawn_accuracy": 0.96}))
+    manifest = manifest_of(run)
+    manifest["created"] = "a later convert"
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    publish(run, served, NO_DATA, count=1)
+    assert manifest_of(served)["created"] == "a later convert" and (served / PREVIOUS).is_dir()
+
+
+def test_a_changed_file_fails_the_set_check(served):
+    publishing.checked_set(served)  # the shipped set as it is passes
+    with open(served / manifest_of(served)["artifacts"]["onnx-int8"]["file"], "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(DataError, match="does not match its manifest sha256"):
+        publishing.checked_set(served)
