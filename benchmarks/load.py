@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from mnist_edge.runtime.encode import encoded
 from mnist_edge.runtime.errors import BenchmarkError
 from mnist_edge.runtime.preprocess import scale_pixels
 
@@ -51,12 +51,6 @@ class Case:
     answer: Callable[[bytes, dict[str, str]], int] = field(repr=False)  # the digit the response names
 
 
-def _png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def _on_canvas(digit: np.ndarray) -> np.ndarray:
     """A 28 x 28 MNIST digit scaled 7x onto a 280 x 280 ink mask, off centre as people draw."""
     big = Image.fromarray(digit).resize((196, 196), Image.Resampling.BILINEAR)
@@ -67,7 +61,7 @@ def _on_canvas(digit: np.ndarray) -> np.ndarray:
 
 def gray_png(digit: np.ndarray) -> bytes:
     """One-channel 280 x 280 PNG, dark ink on white, as the UI sends."""
-    return _png(Image.fromarray(255 - _on_canvas(digit), mode="L"))
+    return encoded(255 - _on_canvas(digit))
 
 
 def rgba_png(digit: np.ndarray) -> bytes:
@@ -75,7 +69,7 @@ def rgba_png(digit: np.ndarray) -> bytes:
     ink = _on_canvas(digit)
     rgba = np.zeros((280, 280, 4), np.uint8)
     rgba[..., 3] = ink
-    return _png(Image.fromarray(rgba, mode="RGBA"))
+    return encoded(rgba)
 
 
 def _v1_digit(body: bytes, _headers: dict[str, str]) -> int:

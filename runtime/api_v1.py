@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 from flask import Blueprint, request
-from PIL import Image
 
 from mnist_edge.runtime import jsonio
 from mnist_edge.runtime.answers import Answers
+from mnist_edge.runtime.encode import encoded
 from mnist_edge.runtime.errors import (
     ImageDecodeError, MalformedRequestError, MnistEdgeError, ModelLoadError, PayloadTooLargeError,
     UnknownParameterError, UnsupportedMediaError,
@@ -167,9 +166,7 @@ def result(found: Answers, index: int) -> dict:
 
 def png_base64(image: np.ndarray) -> str:
     """A 28 x 28 x 1 float image as base64 PNG: what the model saw, white ink on black."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.round(image[:, :, 0] * 255).astype(np.uint8)).save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return base64.b64encode(encoded(np.round(image[:, :, 0] * 255).astype(np.uint8))).decode("ascii")
 
 
 def _model_fields(slot: ModelSlot) -> dict:

@@ -10,7 +10,6 @@ collector's full passes.
 from __future__ import annotations
 
 import gc
-import io
 import logging
 import threading
 import time
@@ -23,6 +22,7 @@ from flask import Flask
 from PIL import Image, ImageDraw
 
 from mnist_edge.runtime import jsonio
+from mnist_edge.runtime.encode import encoded
 from mnist_edge.runtime.state import KEY
 
 log = logging.getLogger("mnist_edge.serve")
@@ -38,24 +38,18 @@ def _drawing(*, width: int) -> np.ndarray:
     return np.asarray(page)
 
 
-def _encoded(pixels: np.ndarray, fmt: str, **options: object) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format=fmt, **options)
-    return buffer.getvalue()
-
-
 def _photo() -> bytes:
     """A JPEG photo of dark ink on unevenly lit paper (the photo path: light divided out, strokes kept)."""
     light = np.linspace(150, 230, SIDE, dtype=np.float32)[None, :].repeat(SIDE, axis=0)
     paper = np.clip(light - _drawing(width=14) * 0.5, 0, 255).astype(np.uint8)
-    return _encoded(np.stack([paper] * 3, axis=-1), "JPEG", quality=90)
+    return encoded(np.stack([paper] * 3, axis=-1), "JPEG", quality=90)
 
 
 def requests_to_warm(model_names: list[str]) -> list[tuple[str, str, bytes, str]]:
     """(method, path, body, content type) of each warm-up request: every decoder, every preprocessing branch, every model."""
     canvas = _drawing(width=18)
-    png = _encoded(canvas, "PNG", compress_level=1)  # as the canvas page sends it: one channel
-    thin = _encoded(_drawing(width=4), "PNG")  # a thin pen: widened before it is resized
+    png = encoded(canvas, "PNG", compress_level=1)  # as the canvas page sends it: one channel
+    thin = encoded(_drawing(width=4), "PNG")  # a thin pen: widened before it is resized
     rgba = np.zeros((SIDE, SIDE, 4), np.uint8)
     rgba[..., 3] = canvas  # strokes on a transparent background: the alpha is the ink
     tensor = (canvas[::10, ::10].astype(np.float32) / 255).reshape(1, 28, 28, 1)
@@ -64,7 +58,7 @@ def requests_to_warm(model_names: list[str]) -> list[tuple[str, str, bytes, str]
     warm = [("GET", "/readyz", b"", ""), ("GET", "/healthz", b"", ""),
             ("POST", "/v1/predict", png, "image/png"),
             ("POST", "/v1/predict", thin, "image/png"),
-            ("POST", "/v1/predict", _encoded(rgba, "PNG"), "image/png"),
+            ("POST", "/v1/predict", encoded(rgba, "PNG"), "image/png"),
             ("POST", "/v1/predict", _photo(), "image/jpeg"),
             ("POST", "/v1/compare", png, "image/png")]  # every loaded model's predict
     warm += [("POST", f"/v2/models/{name}/infer", infer, "application/json") for name in model_names]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 
@@ -10,6 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from mnist_edge.runtime.answers import split
+from mnist_edge.runtime.encode import encoded
 from mnist_edge.runtime.errors import MnistEdgeError
 from mnist_edge.runtime.morphology import rank_filter
 from mnist_edge.runtime.preprocess import preprocess
@@ -180,9 +180,7 @@ def redraw(digits: np.ndarray, indices: np.ndarray, *, seed: int, workers: int =
 
 def to_png(image: np.ndarray) -> bytes:
     """An RGBA array as PNG bytes (what a browser uploads)."""
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return encoded(image)
 
 
 def summarize(results: Sequence[tuple[dict, bool]]) -> dict:
