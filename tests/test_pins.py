@@ -17,7 +17,7 @@ from mnist_edge.runtime.workers import GUNICORN_TESTED
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 # The packages whose private modules, hooks, file names or folder layout the code relies on.
-INTERNALS_USED = ["gunicorn", "waitress", "prometheus-client", "flask-swagger-ui", "streamlit", "streamlit-drawable-canvas"]
+INTERNALS_USED = ["gunicorn", "waitress", "prometheus-client", "flask-swagger-ui", "streamlit"]
 
 
 def requirements() -> dict[str, Requirement]:

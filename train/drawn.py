@@ -21,7 +21,7 @@ SIZE_BUCKETS = ((110, "small"), (190, "medium"), (CANVAS + 1, "large"))
 # Pen width as a fraction of the digit's height; MNIST's own strokes are ~0.09 of it.
 THICKNESS_BUCKETS = {"thin": (0.04, 0.07), "medium": (0.07, 0.12), "thick": (0.12, 0.2)}
 STYLES = ("canvas", "black-on-white", "white-on-black")
-# streamlit-drawable-canvas lets the user pick any stroke colour; white on transparent is the hard case.
+# A canvas may draw in any stroke colour; white on transparent is the hard case.
 CANVAS_COLOURS = ((0, 0, 0), (255, 255, 255), (31, 119, 180), (220, 20, 60))
 # Parts of a digit thicker than this (in 4x pixels, ~5 px at 28 x 28) are loops the writer filled in;
 # thinning would collapse them to a line (a 9 into a 7), so they are drawn filled, as a brush leaves them.
