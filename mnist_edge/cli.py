@@ -131,10 +131,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     teacher, teacher_report = _teacher(args) if args.teacher else (None, None)
     if teacher_report:  # the teacher's own recipe: the same split, drawings and seed
         cfg = TrainConfig.from_report(teacher_report["config"])
-        cfg.distill, cfg.limit = True, args.limit or cfg.limit
+        cfg.distill, cfg.stroke_views, cfg.limit = True, False, args.limit or cfg.limit
     else:
         cfg = TrainConfig(arch=args.arch, seed=args.seed or 0, augment=not args.no_augment,
-                          distill=not args.no_augment, limit=args.limit)
+                          distill=not args.no_augment, stroke_views=args.stroke_views, limit=args.limit)
     if args.epochs is not None:
         cfg.epochs = args.epochs
     if args.limit:  # a quick trial measures its not-a-digit report on fewer drawings too (MNIST test stays whole)
@@ -178,8 +178,9 @@ def _teacher(args: argparse.Namespace):
     from mnist_edge.runtime.errors import ConfigError, DataError
     from mnist_edge.train.report import REPORT_FILE
 
-    if args.arch != "cnn" or args.epochs is not None or args.no_augment or args.seed is not None:
-        raise ConfigError("--teacher distills with the teacher's own recipe: drop --arch, --epochs, --seed and --no-augment")
+    if args.arch != "cnn" or args.epochs is not None or args.no_augment or args.seed is not None or args.stroke_views:
+        raise ConfigError("--teacher distills with the teacher's own recipe: drop --arch, --epochs, --seed, "
+                          "--no-augment and --stroke-views")
     paths = args.teacher / KERAS_FILE, args.teacher / REPORT_FILE
     for path in paths:
         if not path.is_file():
@@ -357,6 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-augment", action="store_true",
                        help="train on plain MNIST, without distortions, drawn digits or distillation from stroke views "
                             "(default: augment)")
+    train.add_argument("--stroke-views", action="store_true",
+                       help="serve the fitted network reading each image at three stroke weights, as the shipped "
+                            "model does, instead of distilling it into one that reads each image once (a little more "
+                            "accurate, three times the work per image; default: distill)")
     train.add_argument("--teacher", type=Path, metavar="DIR",
                        help="a run folder or models/ whose model reads each image at three stroke weights: a new "
                             "network that reads each image once learns from its answers and the labels from the "

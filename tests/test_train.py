@@ -123,6 +123,16 @@ def test_same_seed_gives_the_same_weights(mnist):
     second, _ = train(mnist.subset(n_test=200), cfg, verbose=0)
     for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+    assert "views" not in {layer.name for layer in first.layers}  # distilled: it reads each image once
+
+
+def test_stroke_views_serve_the_fitted_network_reading_each_image_three_times(mnist):
+    from mnist_edge.train.fit import TrainConfig, train
+
+    cfg = TrainConfig(epochs=1, limit=512, batch_size=64, drawn_test=20, test_negatives=5, stroke_views=True)
+    model, report = train(mnist.subset(n_test=200), cfg, verbose=0)
+    assert "views" in {layer.name for layer in model.layers}
+    assert report["config"]["stroke_views"] and model.count_params() == report["params"]
 
 
 def test_training_report_and_files(tiny_models):
