@@ -258,8 +258,18 @@ def test_compare_lists_every_loaded_model_once_opened(page, product, mnist):
         assert name in table, (name, table)
 
 
-def test_clear_empties_the_canvas(page, mnist):
-    answer_after(page, strokes(mnist.x_test[1]))
+def test_undo_takes_back_the_last_stroke_and_clear_empties_the_canvas(page, mnist):
+    paths = strokes(mnist.x_test[int(np.flatnonzero(mnist.y_test == 4)[0])])
+    assert len(paths) >= 2, "a digit of two strokes at least"
+    answered = ANSWER.format(state="answer") + '[data-strokes="{}"]'
+    draw(page, paths[:1])
+    page.wait_for_selector(answered.format(1), state="attached", timeout=WAIT_MS)
+    one_stroke = ink(page)
+    draw(page, paths[1:2])
+    page.wait_for_selector(answered.format(2), state="attached", timeout=WAIT_MS)
+    page.get_by_role("button", name="Undo").click()
+    page.wait_for_selector(answered.format(1), state="attached", timeout=WAIT_MS)
+    assert ink(page) == one_stroke  # the first stroke's pixels, exactly: the pad repaints what it kept
     clear(page)
     assert page.locator(ANSWER.format(state="answer")).count() == 0
 

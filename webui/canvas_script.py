@@ -18,7 +18,8 @@ CSS = """
 .pad-actions { display: flex; gap: 0.5rem; margin-top: 0.75rem; }
 .pad-actions button { font: inherit; font-size: 0.9rem; padding: 0.3rem 0.9rem; cursor: pointer;
                       color: var(--st-text-color, #31333f); background: var(--st-background-color, #fff);
-                      border: 1px solid var(--st-border-color, #d6d6d9); border-radius: var(--st-button-radius, 0.5rem); }
+                      border: 1px solid var(--st-border-color, #d6d6d9);
+                      border-radius: var(--st-button-radius, 0.5rem); }
 .pad-actions button:hover:not(:disabled) { border-color: var(--st-primary-color, #ff4b4b); }
 .pad-actions button:disabled { opacity: 0.45; cursor: not-allowed; }
 """

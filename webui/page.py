@@ -158,7 +158,7 @@ def _input(source: str, draw: DrawFn, stroke: int) -> tuple[bytes | None, str, i
         drawing = draw(stroke, "canvas")
         return canvas_png(drawing.pixels), "image/png", drawing.strokes, BLANK_HINT
     st.html(STALE_ANSWER_CSS)
-    limit = st.get_option("server.maxUploadSize")  # `up` sets it to the API's limit, .streamlit/config.toml to its default
+    limit = st.get_option("server.maxUploadSize")  # `up` sets the API's limit; .streamlit/config.toml its default
     upload = st.file_uploader("A PNG or JPEG of one digit: a photo of paper, a scan, a drawing", type=UPLOAD_TYPES,
                               help=f"At most {limit} MB: the API's request limit (`MNIST_EDGE_MAX_BODY_MB`).")
     if upload is None:
@@ -185,7 +185,8 @@ def _workspace(client: ApiClient, model: str | None, source: str, draw: DrawFn, 
                 _marker("error", prediction="", status=exc.status or "", code=exc.code or "")
                 return
         # Every model's answer costs a call per model: asked for only while the expander is open.
-        with st.container(key="every-model"), st.expander(COMPARE, key="compare_open", on_change="rerun") as every_model:
+        every_model = st.container(key="every-model").expander(COMPARE, key="compare_open", on_change="rerun")
+        with every_model:
             if every_model.open:
                 try:
                     _compare(client, image, content_type)
