@@ -310,3 +310,19 @@ def test_peer_run_against_a_real_mlserver(mlserver, mnist, shipped_models, tmp_p
     assert compared["settings"]["in-process (parallel_workers 0)"]["memory_ready"]["processes"] == 1
     assert len(compared["ratios"]) == (3 if default == "onnx-fp32" else 5)
     assert all(r["value"] > 0 for r in compared["ratios"])
+
+
+def test_per_image_times_cover_every_served_file_of_every_set(shipped_models, tmp_path, capsys):
+    import shutil
+
+    from mnist_edge.benchmarks.files import main, per_image_us
+
+    copy = shutil.copytree(shipped_models, tmp_path / "copy", ignore=shutil.ignore_patterns(".previous"))
+    figures = per_image_us([shipped_models, copy], rounds=2, calls=3)
+    served = {name for name, e in read_manifest(shipped_models)["artifacts"].items() if e["format"] != "keras"}
+    assert set(figures) == served
+    assert all(set(by_folder) == {str(shipped_models), str(copy)} and min(by_folder.values()) > 0
+               for by_folder in figures.values())
+    assert main([str(shipped_models), str(copy), "--rounds", "1"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == 2 + len(served) and all(row.count("x |") == 1 for row in table[2:])  # one ratio per row

@@ -104,7 +104,7 @@ def test_the_canvas_unit_asks_the_local_api_and_keeps_the_token_from_browsers():
     api, ui = unit_sections(API_UNIT.read_text()), unit_sections(UI_UNIT.read_text())
     port = next(v.split("=", 1)[1] for v in api["Service"]["Environment"] if v.startswith("MNIST_EDGE_PORT="))
     assert f"{URL_VAR}=http://127.0.0.1:{port}" in ui["Service"]["Environment"]
-    assert ui["Service"]["UnsetEnvironment"] == [TOKEN_VAR]  # the page pre-fills its Token field from the UI's env
+    assert ui["Service"]["UnsetEnvironment"] == [TOKEN_VAR]  # with it, the UI would answer anyone who opens the page
     assert API_UNIT.name in ui["Unit"]["Wants"][0].split() and API_UNIT.name in ui["Unit"]["After"][0].split()
 
 

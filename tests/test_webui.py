@@ -194,6 +194,8 @@ def test_a_token_comes_from_the_environment_and_a_missing_one_is_explained(monke
     assert "wants a token" in at.error[0].value and attr(markers(at)["error"], "status") == "401"
     at = page(monkeypatch, locked_api, canvas(mnist.x_test[0]), MNIST_EDGE_TOKEN="s3cret")
     assert attr(markers(at)["answer"], "prediction") == "7"
+    # The page uses it without showing it: a field's value reaches every browser that opens the page.
+    assert [field.value for field in at.text_input if field.label == "Token"] == [""]
 
 
 def test_the_client_passes_on_the_apis_own_message(api):

@@ -62,10 +62,12 @@ def _settings() -> tuple[ApiClient, int]:
     with st.sidebar:
         st.header("Settings")
         url = st.text_input("API address", value=defaults.url, help="MNIST_EDGE_API_URL sets the default")
-        token = st.text_input("Token", value=defaults.token or "", type="password",
-                              help="the server's bearer token, if it wants one (MNIST_EDGE_TOKEN)")
+        # Never prefilled: a field's value travels to every browser that opens the page. An empty field uses the
+        # UI's own MNIST_EDGE_TOKEN, which stays on the server.
+        token = st.text_input("Token", type="password",
+                              help="the server's bearer token, if it wants one (empty: the UI's MNIST_EDGE_TOKEN)")
         stroke = st.slider("Pen width", min_value=6, max_value=40, value=18, step=2)
-    return _client(url, token or None), stroke
+    return _client(url, token or defaults.token), stroke
 
 
 @st.fragment(run_every=STATUS_EVERY)
