@@ -1,5 +1,6 @@
 """README.md's commands, as written: the curl and Python examples against a live server, every `mnist-edge` line through
-the real argument parser, every extra, file and link it names."""
+the real argument parser, every extra, file and link it names; and the same for the `mnist-edge` lines and links of
+docs/, which the README links to."""
 
 from __future__ import annotations
 
@@ -19,18 +20,19 @@ from mnist_edge.cli import build_parser
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
+DOCS = sorted((REPO / "docs").glob("*.md"))  # the reference the README links to
 DOCUMENTED = "127.0.0.1:8000"  # the address the examples use; the test's server listens elsewhere
 
 
-def blocks(language: str) -> list[str]:
-    """The README's fenced code blocks in one language."""
-    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+def blocks(language: str, text: str = README) -> list[str]:
+    """The fenced code blocks in one language of the README (or of another Markdown text)."""
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
 
 
-def commands() -> list[str]:
-    """Every shell command line in the README's bash blocks, continuation lines joined."""
+def commands(text: str = README) -> list[str]:
+    """Every shell command line in the README's (or another text's) bash blocks, continuation lines joined."""
     lines = []
-    for block in blocks("bash"):
+    for block in blocks("bash", text):
         lines += [line.strip() for line in block.replace("\\\n", " ").splitlines() if line.strip()]
     return lines
 
@@ -92,6 +94,12 @@ def test_every_mnist_edge_command_parses(command):
     build_parser().parse_args(words(command)[1:])  # a flag or value the CLI does not take exits with status 2
 
 
+@pytest.mark.parametrize("command", [c for doc in DOCS for c in commands(doc.read_text())
+                                     if words(c)[:1] == ["mnist-edge"]])
+def test_every_mnist_edge_command_in_docs_parses(command):
+    build_parser().parse_args(words(command)[1:])
+
+
 def test_every_pip_extra_exists():
     extras = set(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"])
     named = {extra for spec in re.findall(r'"\.\[([a-z,]+)\]"', README) for extra in spec.split(",")}
@@ -104,6 +112,18 @@ def test_every_local_link_and_path_exists():
     assert links and paths
     missing = [p for p in links + paths if not (REPO / p).exists()]
     assert not missing, missing
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda doc: doc.name)
+def test_every_local_link_in_docs_exists(doc):
+    links = re.findall(r"\]\(((?!https?://)[^)#]+)", doc.read_text())  # relative to the doc's own folder
+    missing = [link for link in links if not (doc.parent / link).exists()]
+    assert not missing, missing
+
+
+def test_the_readme_links_to_every_doc():
+    linked = {Path(link).name for link in re.findall(r"\]\(docs/([\w.-]+\.md)", README)}
+    assert linked == {doc.name for doc in DOCS}, {doc.name for doc in DOCS} ^ linked
 
 
 def section(title: str) -> str:
