@@ -168,3 +168,15 @@ def test_the_triton_client_snippet_says_what_to_install():
     before = README[: README.index("```python\n" + code)].rstrip("\n")
     said = before[before.rindex("\n\n") :] + code  # the paragraph that introduces the snippet, and the snippet
     assert 'pip install "tritonclient[http]"' in said
+
+
+def test_the_standalone_ui_line_is_the_one_test_up_runs():
+    line = re.search(r"`(MNIST_EDGE_API_URL=\S+ streamlit run [^`]+)`", section("Draw")).group(1)
+    assert line.split(" ", 1)[1] == "streamlit run webui/app.py"  # test_up runs exactly this from the checkout
+    assert (REPO / ".streamlit" / "config.toml").is_file()
+
+
+def test_the_draw_section_gives_the_apis_upload_limit():
+    from mnist_edge.runtime.config import ServeConfig
+
+    assert f"limit ({ServeConfig().max_body_bytes // 2**20} MB" in section("Draw")
