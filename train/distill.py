@@ -1,7 +1,7 @@
 """Distillation: a network that reads each image once learns to answer as the stroke-view ensemble does.
 
-The stroke views (train/models.py) read every image three times and cost three times as much per image. The
-served model is the trained network fine-tuned to match them: on the same augmented batches it learns both the
+The stroke views (train/models.py) read every image three times and cost three times as much per image. By default
+`train` makes the trained network fine-tuned to match them: on the same augmented batches it learns both the
 true labels and the ensemble's softened answers, so it keeps most of their gain at a third of the work."""
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ class TrainConfig:
     seed: int = 0
     augment: bool = True  # off only for the seed tutorial comparison and smoke tests
     augment_config: AugmentConfig = field(default_factory=AugmentConfig)
-    # The served model reads each image once, fine-tuned to answer as the trained network does when it reads each
+    # The model made reads each image once, fine-tuned to answer as the trained network does when it reads each
     # image at three stroke weights and averages (train/models.py, STROKE_VIEWS; train/distill.py). Off only for the
     # seed tutorial comparison and smoke tests.
     distill: bool = True
