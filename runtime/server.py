@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 # Nothing here may import prometheus_client (app, state, metrics): its multi-process mode is chosen at import time.
 from mnist_edge.runtime.config import SOURCES, ServeConfig, config_from, env_name
@@ -204,8 +205,9 @@ def _serve_waitress(config: ServeConfig, listener: socket.socket) -> int:
     warm_here(app)  # waitress' own threads build their LiteRT interpreters on their first requests
     server = create_waitress(app, listener, threads=config.threads, read_timeout=config.read_timeout)
     auth = "bearer token required" if config.token else "no token"
-    log.info("serving on http://%s:%s (%d threads, %s), ready %.2f s after process start",
-             server.effective_host, server.effective_port, config.threads, auth, process_age())
+    log.info("serving on http://%s:%s (%d threads, %s), ready %.2f s after process start; models from %s",
+             server.effective_host, server.effective_port, config.threads, auth, process_age(),
+             Path(config.models_dir).resolve())
     try:
         server.run()
     except KeyboardInterrupt:

@@ -175,8 +175,9 @@ def run_workers(config: ServeConfig, listener: socket.socket, *, workers: int, s
             ready.value += 1
             count = ready.value
         if count == workers:
-            log.info("serving on http://%s:%s (%d workers x %d threads, %s), ready %.2f s after process start",
-                     host, port, workers, config.threads, auth, time.time() - started_at)
+            log.info("serving on http://%s:%s (%d workers x %d threads, %s), ready %.2f s after process start; "
+                     "models from %s", host, port, workers, config.threads, auth, time.time() - started_at,
+                     Path(config.models_dir).resolve())
         elif count > workers:
             log.info("worker %d ready (replacing one that died)", worker.pid)
 

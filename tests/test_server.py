@@ -158,8 +158,10 @@ def test_mnist_edge_serve_starts_reports_cold_start_and_serves(shipped_models, t
             lines.append(line)
             if "serving on" in line or len(lines) > 50:
                 break
-        match = re.search(r"serving on (http://\S+) \(2 workers.*ready ([\d.]+) s after process start", "".join(lines))
+        match = re.search(r"serving on (http://\S+) \(2 workers.*ready ([\d.]+) s after process start; models from (.+)",
+                          "".join(lines))
         assert match, "".join(lines)
+        assert match.group(3) == str(shipped_models.resolve())  # which folder serves, said at once
         url, cold_start = match.group(1), float(match.group(2))
         assert 0 < cold_start < 60
         assert sum("loaded (" in line for line in lines) == 2
