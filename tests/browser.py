@@ -16,17 +16,13 @@ from pathlib import Path
 
 import pytest
 
+# free_port: the one way to pick a port, re-exported for the tests that import it from here.
+from mnist_edge.benchmarks.server import free_port  # noqa: F401
+
 CHROMIUM = os.environ.get("MNIST_EDGE_CHROMIUM", "/usr/bin/chromium")
 # No sandbox as root; no GPU on a server; no calls home, which this closed network refuses by the dozen.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def chromium_path() -> str:
