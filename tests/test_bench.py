@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from mnist_edge.benchmarks.compare import JSON_CASE, PNG_CASE, Target, measure, onnx_fp32, ratios, run_peer
+from mnist_edge.benchmarks.compare import JSON_CASE, PNG_CASE, Target, measure, onnx_fp32, ratios
 from mnist_edge.benchmarks.load import cases, run_load
 from mnist_edge.benchmarks.peer import SETTINGS, VENV_VAR, MLServer, find_mlserver, write_model_repository
 from mnist_edge.benchmarks.report import write_report
@@ -285,31 +285,6 @@ def test_report_shows_the_peer_rows_ratios_and_chart(tmp_path):
     assert "peer.png" not in {p.name for p in write_report(results, tmp_path)}
     assert "Not measured: the server was not ready within 180 s" in (tmp_path / "results.md").read_text()
     assert not (tmp_path / "peer.png").exists()
-
-
-@pytest.fixture(scope="module")
-def mlserver() -> MLServer:
-    """MLServer from $MNIST_EDGE_MLSERVER_VENV or PATH; CI has none (it is optional), so this skips there."""
-    try:
-        return find_mlserver()
-    except BenchmarkError as exc:
-        pytest.skip(f"no MLServer to compare with: {exc.message}")
-
-
-def test_peer_run_against_a_real_mlserver(mlserver, mnist, shipped_models, tmp_path):
-    default = read_manifest(shipped_models)["default"]
-    server = start_background(create_app(ServeConfig(models_dir=shipped_models)))
-    try:
-        compared = run_peer(mlserver, server.url, tmp_path, models_dir=shipped_models, default_model=default,
-                            digit=mnist.x_test[0], label=int(mnist.y_test[0]), seconds=1, rounds=1)
-    finally:
-        server.close()
-    assert all(r["status"] == "ok" and len(r["rounds"]) == 1 for r in compared["rows"]), compared["rows"]
-    assert {r["setting"] for r in compared["rows"] if r["server"] == "MLServer"} == set(SETTINGS)
-    assert compared["settings"]["default (one inference worker)"]["memory_ready"]["processes"] >= 2  # its pool
-    assert compared["settings"]["in-process (parallel_workers 0)"]["memory_ready"]["processes"] == 1
-    assert len(compared["ratios"]) == (3 if default == "onnx-fp32" else 5)
-    assert all(r["value"] > 0 for r in compared["ratios"])
 
 
 def test_per_image_times_cover_every_served_file_of_every_set(shipped_models, tmp_path, capsys):
