@@ -1,7 +1,4 @@
-"""`mnist-edge serve`: flags, logging, and the choice of server: pre-fork workers on Linux, waitress elsewhere.
-
-waitress also serves the in-process tests from a thread (`start_background`).
-"""
+"""`mnist-edge serve`: flags, logging, and the choice of server: pre-fork workers on Linux, waitress elsewhere."""
 
 from __future__ import annotations
 
@@ -12,9 +9,7 @@ import importlib
 import logging
 import os
 import socket
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 # Nothing here may import prometheus_client (app, state, metrics): its multi-process mode is chosen at import time.
@@ -216,42 +211,3 @@ def _serve_waitress(config: ServeConfig, listener: socket.socket) -> int:
         server.close()
     log.info("stopped")
     return 0
-
-
-@dataclass
-class BackgroundServer:
-    """A real waitress server in a thread, on a loopback port; `close()` stops it."""
-
-    server: object
-    thread: threading.Thread
-    stopping: threading.Event
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. http://127.0.0.1:54321."""
-        return f"http://{self.server.effective_host}:{self.server.effective_port}"
-
-    def close(self) -> None:
-        """Stop the loop, then (from this thread, so no select() sees a closed socket) close every socket."""
-        from waitress import wasyncore
-
-        self.stopping.set()
-        self.thread.join(timeout=10)
-        self.server.task_dispatcher.shutdown()
-        wasyncore.close_all(self.server._map)  # the listener and any kept-alive connections
-
-
-def start_background(app, *, host: str = "127.0.0.1", port: int = 0, threads: int = 4) -> BackgroundServer:
-    """Serve `app` with waitress from a daemon thread (port 0: a free one); for tests and benchmarks."""
-    from waitress import wasyncore
-
-    server = create_waitress(app, bind(host, port), threads=threads)
-    stopping = threading.Event()
-
-    def loop() -> None:
-        while not stopping.is_set():
-            wasyncore.loop(timeout=0.05, map=server._map, count=1)
-
-    thread = threading.Thread(target=loop, name="waitress", daemon=True)
-    thread.start()
-    return BackgroundServer(server, thread, stopping)

@@ -2,7 +2,7 @@
 
 Rows with `raw` are whole HTTP requests written to a socket (broken headers, lying Content-Length); the rest go
 through http.client. `layer="wsgi"` marks answers the WSGI server gives before Flask sees the request: test_bad_input
-sends the corpus to waitress (`start_background`, also the non-Linux server), whose answers are plain text; gunicorn,
+sends the corpus to waitress (`benchmarks/background.py`, also the non-Linux server), whose answers are plain text; gunicorn,
 the production server, gives them in the v1 JSON shape (`reading_worker.json_error`). Every other row must come back in the
 API's JSON error shape with `code` (v1) or a message (v2).
 """

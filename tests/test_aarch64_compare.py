@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mnist_edge.benchmarks.background import start_background
 from mnist_edge.runtime.app import create_app
 from mnist_edge.runtime.config import ServeConfig
-from mnist_edge.runtime.server import start_background
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "aarch64_compare.py"
 MODELS = ["tflite-int8", "onnx-int8"]  # two runtimes are enough to check the comparison; every model is CI's run

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from mnist_edge.benchmarks.background import start_background
 from mnist_edge.runtime import docs
 from mnist_edge.runtime.app import create_app
 from mnist_edge.runtime.config import ServeConfig
-from mnist_edge.runtime.server import start_background
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -9,9 +9,9 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
+from mnist_edge.benchmarks.background import start_background
 from mnist_edge.runtime.answers import split
 from mnist_edge.runtime.preprocess import scale_pixels
-from mnist_edge.runtime.server import start_background
 
 HEADER = "Inference-Header-Content-Length"
 

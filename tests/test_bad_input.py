@@ -12,9 +12,9 @@ import pytest
 from api_fixtures import canvas_png
 from bad_requests import Bad, corpus
 
+from mnist_edge.benchmarks.background import start_background
 from mnist_edge.runtime.app import create_app
 from mnist_edge.runtime.config import ServeConfig
-from mnist_edge.runtime.server import start_background
 
 TOKEN = "corpus-token"
 ROWS = corpus()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from mnist_edge.benchmarks.background import start_background
 from mnist_edge.benchmarks.compare import JSON_CASE, PNG_CASE, Target, measure, onnx_fp32, ratios
 from mnist_edge.benchmarks.load import cases, run_load
 from mnist_edge.benchmarks.peer import SETTINGS, VENV_VAR, MLServer, find_mlserver, write_model_repository
@@ -23,7 +24,6 @@ from mnist_edge.runtime.app import create_app
 from mnist_edge.runtime.config import ServeConfig
 from mnist_edge.runtime.errors import BenchmarkError
 from mnist_edge.runtime.manifest import read_manifest
-from mnist_edge.runtime.server import start_background
 
 SUITE_TESTS = ("test_inference", "test_keras_predict_seed", "test_normalize_canvas_rgba", "test_http_predict",
                "test_cold_start_and_memory")

@@ -17,10 +17,11 @@ import pytest
 import requests
 from api_fixtures import GARBAGE, canvas_png, direct, drawings
 
+from mnist_edge.benchmarks.background import start_background
 from mnist_edge.cli import main as cli_main
 from mnist_edge.runtime.config import SOURCES, ServeConfig, config_from, env_name
 from mnist_edge.runtime.errors import ConfigError
-from mnist_edge.runtime.server import add_arguments, start_background
+from mnist_edge.runtime.server import add_arguments
 
 
 @pytest.fixture(scope="module")
