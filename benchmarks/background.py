@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from mnist_edge.runtime.server import bind, create_waitress
+from mnist_edge.runtime.api.server import bind, create_waitress
 
 
 @dataclass

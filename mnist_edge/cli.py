@@ -277,7 +277,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the models over HTTP (no TensorFlow): gunicorn's pre-fork workers on Linux, waitress's threads elsewhere."""
-    from mnist_edge.runtime.server import serve
+    from mnist_edge.runtime.api.server import serve
 
     return serve(args)
 
@@ -303,7 +303,7 @@ def _bench_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _serve_flags(parser: argparse.ArgumentParser) -> None:
-    from mnist_edge.runtime.server import add_arguments  # imports Flask: only when `serve` is chosen
+    from mnist_edge.runtime.api.server import add_arguments  # imports Flask: only when `serve` is chosen
 
     add_arguments(parser)
 

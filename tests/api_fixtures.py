@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from mnist_edge.runtime.answers import split
-from mnist_edge.runtime.app import create_app
+from mnist_edge.runtime.api.app import create_app
 from mnist_edge.runtime.config import ServeConfig
 from mnist_edge.runtime.preprocess import preprocess, scale_pixels
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mnist_edge.benchmarks.background import start_background
-from mnist_edge.runtime.app import create_app
+from mnist_edge.runtime.api.app import create_app
 from mnist_edge.runtime.config import ServeConfig
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "aarch64_compare.py"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from mnist_edge.benchmarks.background import start_background
-from mnist_edge.runtime import docs
-from mnist_edge.runtime.app import create_app
+from mnist_edge.runtime.api import docs
+from mnist_edge.runtime.api.app import create_app
 from mnist_edge.runtime.config import ServeConfig
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from api_fixtures import GARBAGE, b64, ink_square, png
 
-from mnist_edge.runtime.app import create_app
+from mnist_edge.runtime.api.app import create_app
 from mnist_edge.runtime.config import ServeConfig
 
 DRAWING = png(ink_square())

@@ -13,7 +13,7 @@ from api_fixtures import canvas_png
 from bad_requests import Bad, corpus
 
 from mnist_edge.benchmarks.background import start_background
-from mnist_edge.runtime.app import create_app
+from mnist_edge.runtime.api.app import create_app
 from mnist_edge.runtime.config import ServeConfig
 
 TOKEN = "corpus-token"

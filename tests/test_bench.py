@@ -20,7 +20,7 @@ from mnist_edge.benchmarks.load import cases, run_load
 from mnist_edge.benchmarks.peer import SETTINGS, VENV_VAR, MLServer, find_mlserver, write_model_repository
 from mnist_edge.benchmarks.report import write_report
 from mnist_edge.benchmarks.server import tree_memory_mb
-from mnist_edge.runtime.app import create_app
+from mnist_edge.runtime.api.app import create_app
 from mnist_edge.runtime.config import ServeConfig
 from mnist_edge.runtime.errors import BenchmarkError
 from mnist_edge.runtime.manifest import read_manifest

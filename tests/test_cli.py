@@ -339,7 +339,7 @@ def test_top_level_help_names_every_command_and_shows_each():
 def test_serve_help_names_the_server_serve_starts(platform, monkeypatch):
     import contextlib
 
-    from mnist_edge.runtime import server, workers
+    from mnist_edge.runtime.api import server, workers
 
     started = []
     monkeypatch.setattr(sys, "platform", platform)

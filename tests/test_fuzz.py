@@ -18,7 +18,7 @@ from schemathesis.checks import CHECKS, is_check_class, load_all_checks
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from mnist_edge.benchmarks.background import start_background
-from mnist_edge.runtime import api_v2, v2_binary
+from mnist_edge.runtime.api import api_v2, v2_binary
 from mnist_edge.runtime.errors import MnistEdgeError
 from mnist_edge.runtime.preprocess import preprocess
 

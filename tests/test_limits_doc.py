@@ -13,8 +13,8 @@ from waitress.adjustments import Adjustments
 
 from mnist_edge.runtime.config import SOURCES, ServeConfig, env_name
 from mnist_edge.runtime.decode import MAX_PIXELS
-from mnist_edge.runtime.reading_worker import HEAD_LIMIT
-from mnist_edge.runtime.workers import GRACEFUL_SECONDS
+from mnist_edge.runtime.api.reading_worker import HEAD_LIMIT
+from mnist_edge.runtime.api.workers import GRACEFUL_SECONDS
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "limits.md"
 DEFAULTS = ServeConfig()

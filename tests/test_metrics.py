@@ -9,7 +9,7 @@ import textwrap
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from mnist_edge.runtime.metrics import BUCKETS, Metrics, multiprocess_mode
+from mnist_edge.runtime.api.metrics import BUCKETS, Metrics, multiprocess_mode
 
 
 def families(metrics: Metrics, models: dict[str, bool]) -> dict:
@@ -58,7 +58,7 @@ def test_two_apps_in_one_process_keep_their_own_counts():
 CHILDREN = textwrap.dedent("""
     import os
     from prometheus_client.multiprocess import mark_process_dead
-    from mnist_edge.runtime.metrics import Metrics, multiprocess_mode
+    from mnist_edge.runtime.api.metrics import Metrics, multiprocess_mode
 
     assert multiprocess_mode()
     pids = []

@@ -15,7 +15,7 @@ import requests
 from api_fixtures import canvas_png
 from test_workers import two_workers
 
-from mnist_edge.runtime.workers import METRIC_FILE_BYTES, METRIC_FILES, MULTIPROC_ENV, metrics_dir, reserve_metric_files
+from mnist_edge.runtime.api.workers import METRIC_FILE_BYTES, METRIC_FILES, MULTIPROC_ENV, metrics_dir, reserve_metric_files
 
 ENDPOINTS = ("/healthz", "/readyz", "/v1/models", "/openapi.json", "/v2", "/v2/health/live", "/v2/health/ready",
              "/metrics")
@@ -92,7 +92,7 @@ def test_a_usable_metrics_folder_is_kept_and_a_private_one_removed(tmp_path, mon
 
 def test_keep_metrics_in_process_stops_writing_files(tmp_path):
     script = """
-from mnist_edge.runtime.metrics import Metrics, keep_metrics_in_process, multiprocess_mode
+from mnist_edge.runtime.api.metrics import Metrics, keep_metrics_in_process, multiprocess_mode
 assert multiprocess_mode()
 keep_metrics_in_process()
 assert not multiprocess_mode()

@@ -14,7 +14,7 @@ SCRIPT = textwrap.dedent("""
     import numpy as np
     from PIL import Image
     from mnist_edge.cli import build_parser
-    from mnist_edge.runtime.app import create_app
+    from mnist_edge.runtime.api.app import create_app
     from mnist_edge.runtime.config import ServeConfig
 
     build_parser()  # the CLI, as `mnist-edge serve` imports it

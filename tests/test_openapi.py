@@ -13,9 +13,9 @@ from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from mnist_edge.runtime.app import create_app
+from mnist_edge.runtime.api.app import create_app
 from mnist_edge.runtime.config import ServeConfig
-from mnist_edge.runtime.openapi import build_document
+from mnist_edge.runtime.api.openapi import build_document
 
 DRAWING = png(ink_square())
 BROKEN = {"missing": "tflite-fp16", "corrupt": "onnx-fp32", "tampered": "tflite-int8"}

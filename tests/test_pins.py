@@ -12,7 +12,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from mnist_edge.runtime.workers import GUNICORN_TESTED
+from mnist_edge.runtime.api.workers import GUNICORN_TESTED
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
@@ -38,7 +38,7 @@ def test_internals_are_pinned_to_the_tested_range(name):
 
 
 def test_gunicorn_pin_is_the_worker_check():
-    # runtime/workers.py refuses a gunicorn outside GUNICORN_TESTED at start: pip must not install one.
+    # runtime/api/workers.py refuses a gunicorn outside GUNICORN_TESTED at start: pip must not install one.
     low, high = GUNICORN_TESTED
     assert set(map(str, requirements()["gunicorn"].specifier)) == {f">={low[0]}.{low[1]}", f"<{high[0]}"}
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 from api_fixtures import damaged_copy, ink_square, png
 
-from mnist_edge.runtime.app import create_app
+from mnist_edge.runtime.api.app import create_app
 from mnist_edge.runtime.config import ServeConfig
 from mnist_edge.runtime.errors import ConfigError, UnknownNameError
 from mnist_edge.runtime.registry import ModelRegistry

@@ -21,7 +21,7 @@ from mnist_edge.benchmarks.background import start_background
 from mnist_edge.cli import main as cli_main
 from mnist_edge.runtime.config import SOURCES, ServeConfig, config_from, env_name
 from mnist_edge.runtime.errors import ConfigError
-from mnist_edge.runtime.server import add_arguments
+from mnist_edge.runtime.api.server import add_arguments
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +200,7 @@ def test_every_flag_has_the_variable_its_name_gives():
 
 
 def test_a_default_model_left_out_of_model_is_explained(shipped_models):
-    from mnist_edge.runtime.app import create_app
+    from mnist_edge.runtime.api.app import create_app
 
     with pytest.raises(ConfigError) as caught:
         create_app(ServeConfig(models_dir=shipped_models, models=["onnx-int8"], default_model="tflite-int8"))
@@ -208,7 +208,7 @@ def test_a_default_model_left_out_of_model_is_explained(shipped_models):
 
 
 def test_serving_the_network_without_a_token_is_warned_about():
-    from mnist_edge.runtime.server import exposure_warning
+    from mnist_edge.runtime.api.server import exposure_warning
 
     assert exposure_warning(ServeConfig()) is None  # loopback
     assert exposure_warning(ServeConfig(host="0.0.0.0", token="s3cret")) is None

@@ -14,8 +14,8 @@ from api_fixtures import canvas_png
 from test_workers import two_workers
 
 from mnist_edge.runtime.config import ServeConfig
-from mnist_edge.runtime.server import bind, create_waitress
-from mnist_edge.runtime.reading_worker import HEAD_LIMIT, request_complete
+from mnist_edge.runtime.api.server import bind, create_waitress
+from mnist_edge.runtime.api.reading_worker import HEAD_LIMIT, request_complete
 
 READ_TIMEOUT = 1.5  # the strict server's, short so that a cut-off comes within the test's seconds
 SLOW_CLIENTS = 8  # twice the threads of 2 workers x 2 threads: enough to block every one of them

@@ -13,8 +13,8 @@ import requests
 from PIL import Image
 from test_workers import START_SECONDS, serve
 
-from mnist_edge.runtime import warmup
-from mnist_edge.runtime.warmup import requests_to_warm, warm_here, warm_threads
+from mnist_edge.runtime.api import warmup
+from mnist_edge.runtime.api.warmup import requests_to_warm, warm_here, warm_threads
 
 FRESH_SERVERS = 3  # each a fresh single worker; medians over them keep one unlucky stall on a busy machine out
 ANSWERS = 12  # requests per server: the first, and the ninth to twelfth as "the tenth"

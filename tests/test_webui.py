@@ -12,7 +12,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from mnist_edge.benchmarks.background import start_background
-from mnist_edge.runtime.app import create_app
+from mnist_edge.runtime.api.app import create_app
 from mnist_edge.runtime.config import ServeConfig
 from mnist_edge.webui.client import ApiClient, ApiError
 from mnist_edge.webui.drawing import canvas_png, enlarged

@@ -311,7 +311,7 @@ def test_a_gunicorn_the_worker_is_not_tested_with_is_one_clear_error(monkeypatch
     import gunicorn
 
     from mnist_edge.runtime.errors import ConfigError
-    from mnist_edge.runtime.workers import check_gunicorn
+    from mnist_edge.runtime.api.workers import check_gunicorn
 
     monkeypatch.setattr(gunicorn, "version_info", version)
     monkeypatch.setattr(gunicorn, "__version__", ".".join(map(str, version)))
@@ -320,6 +320,6 @@ def test_a_gunicorn_the_worker_is_not_tested_with_is_one_clear_error(monkeypatch
 
 
 def test_the_installed_gunicorn_is_one_the_worker_is_tested_with():
-    from mnist_edge.runtime.workers import check_gunicorn
+    from mnist_edge.runtime.api.workers import check_gunicorn
 
     check_gunicorn()

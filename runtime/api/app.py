@@ -11,16 +11,16 @@ from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from mnist_edge import __version__
-from mnist_edge.runtime import api_v1, api_v2, docs, metrics, openapi
+from mnist_edge.runtime.api import api_v1, api_v2, docs, metrics, openapi
 from mnist_edge.runtime.config import ServeConfig
 from mnist_edge.runtime.errors import (
     ConfigError, HttpError, InternalError, MnistEdgeError, PayloadTooLargeError, UnauthorizedError, UnknownNameError,
 )
-from mnist_edge.runtime.jsonio import OrjsonProvider
+from mnist_edge.runtime.api.jsonio import OrjsonProvider
 from mnist_edge.runtime.manifest import read_manifest
-from mnist_edge.runtime.metrics import Metrics
+from mnist_edge.runtime.api.metrics import Metrics
 from mnist_edge.runtime.registry import ModelRegistry
-from mnist_edge.runtime.state import KEY, AppState, state
+from mnist_edge.runtime.api.state import KEY, AppState, state
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 ONNX Runtime sessions and TFLite interpreters must not cross a fork, so the master never loads a model: every worker
 calls `create_app` itself. prometheus_client's multi-process mode adds up the workers' metrics from files in
-PROMETHEUS_MULTIPROC_DIR. The worker class (runtime/reading_worker.py) gives a thread only requests that have arrived whole.
-Each worker warms every one of its threads up (runtime/warmup.py) before it accepts a connection.
+PROMETHEUS_MULTIPROC_DIR. The worker class (runtime/api/reading_worker.py) gives a thread only requests that have arrived whole.
+Each worker warms every one of its threads up (runtime/api/warmup.py) before it accepts a connection.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from mnist_edge.runtime.config import ServeConfig
 from mnist_edge.runtime.errors import ConfigError
-from mnist_edge.runtime.reading_worker import json_error, reading_worker
+from mnist_edge.runtime.api.reading_worker import json_error, reading_worker
 
 log = logging.getLogger("mnist_edge.serve")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's; read when it is first imported
@@ -108,7 +108,7 @@ def metrics_dir() -> Iterator[Path | None]:
 
 
 def _check_multiprocess_metrics() -> None:
-    from mnist_edge.runtime.metrics import multiprocess_mode
+    from mnist_edge.runtime.api.metrics import multiprocess_mode
 
     if not multiprocess_mode():
         raise RuntimeError(f"prometheus_client was imported before {MULTIPROC_ENV} was set: workers would not add up")
@@ -156,7 +156,7 @@ def run_workers(config: ServeConfig, listener: socket.socket, *, workers: int, s
         try:
             reserve_metric_files(metrics, os.getpid())
         except OSError as exc:
-            from mnist_edge.runtime.metrics import keep_metrics_in_process
+            from mnist_edge.runtime.api.metrics import keep_metrics_in_process
 
             keep_metrics_in_process()
             log.warning("METRICS OF WORKER %d KEPT APART: cannot write %s (%s); /metrics misses it when another "
@@ -164,7 +164,7 @@ def run_workers(config: ServeConfig, listener: socket.socket, *, workers: int, s
 
     def post_worker_init(worker) -> None:
         # Before the worker's loop starts, so it accepts no connection until every one of its threads is warm.
-        from mnist_edge.runtime.warmup import warm_threads  # imports prometheus_client: only once its folder is set
+        from mnist_edge.runtime.api.warmup import warm_threads  # imports prometheus_client: only once its folder is set
 
         try:
             seconds = warm_threads(worker.wsgi, worker.tpool, config.threads)
@@ -195,7 +195,7 @@ def run_workers(config: ServeConfig, listener: socket.socket, *, workers: int, s
                 self.cfg.set("child_exit", child_exit)
 
         def load(self):
-            from mnist_edge.runtime.app import create_app
+            from mnist_edge.runtime.api.app import create_app
 
             return create_app(config)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from mnist_edge.runtime.config import ServeConfig
-from mnist_edge.runtime.metrics import Metrics
+from mnist_edge.runtime.api.metrics import Metrics
 from mnist_edge.runtime.registry import ModelRegistry
 
 KEY = "mnist_edge"

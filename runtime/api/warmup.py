@@ -21,9 +21,9 @@ import numpy as np
 from flask import Flask
 from PIL import Image, ImageDraw
 
-from mnist_edge.runtime import jsonio
+from mnist_edge.runtime.api import jsonio
 from mnist_edge.runtime.encode import encoded
-from mnist_edge.runtime.state import KEY
+from mnist_edge.runtime.api.state import KEY
 
 log = logging.getLogger("mnist_edge.serve")
 

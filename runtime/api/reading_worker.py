@@ -16,7 +16,7 @@ import time
 from collections import deque
 from contextlib import suppress
 
-log = logging.getLogger("mnist_edge.serve")  # the server's one log, as runtime/workers.py
+log = logging.getLogger("mnist_edge.serve")  # the server's one log, as runtime/api/workers.py
 
 # A request head longer than this is handed to gunicorn's parser as it is: its own limits (a 4094-byte request line,
 # 100 header fields of 8190 bytes) are all below it, so it answers 414 or 431 without waiting for more.

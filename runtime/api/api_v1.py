@@ -11,17 +11,17 @@ from dataclasses import dataclass
 import numpy as np
 from flask import Blueprint, request
 
-from mnist_edge.runtime import jsonio
+from mnist_edge.runtime.api import jsonio
 from mnist_edge.runtime.answers import Answers
 from mnist_edge.runtime.encode import encoded
 from mnist_edge.runtime.errors import (
     ImageDecodeError, MalformedRequestError, MnistEdgeError, ModelLoadError, PayloadTooLargeError,
     UnknownParameterError, UnsupportedMediaError,
 )
-from mnist_edge.runtime.inference import ms, run_model
+from mnist_edge.runtime.api.inference import ms, run_model
 from mnist_edge.runtime.preprocess import MAX_PIXELS, normalize, preprocess
 from mnist_edge.runtime.registry import ModelSlot
-from mnist_edge.runtime.state import state
+from mnist_edge.runtime.api.state import state
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 

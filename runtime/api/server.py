@@ -113,8 +113,8 @@ def create_waitress(app, listener: socket.socket, *, threads: int, read_timeout:
 
 def load_app(config: ServeConfig):
     """The Flask app with every model loaded and logged; None (after one error line) when no model loads."""
-    from mnist_edge.runtime.app import create_app
-    from mnist_edge.runtime.state import KEY
+    from mnist_edge.runtime.api.app import create_app
+    from mnist_edge.runtime.api.state import KEY
 
     app = create_app(config)
     registry = app.extensions[KEY].registry
@@ -164,7 +164,7 @@ def exposure_warning(config: ServeConfig) -> str | None:
 
 def serve(args: argparse.Namespace) -> int:
     """Build the config, bind, check the models and serve until SIGTERM or Ctrl-C: pre-fork workers, else waitress."""
-    from mnist_edge.runtime import workers as prefork
+    from mnist_edge.runtime.api import workers as prefork
 
     config = config_from(args)
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -180,7 +180,7 @@ def serve(args: argparse.Namespace) -> int:
         with prefork.metrics_dir() as metrics:
             # Flask, NumPy, Pillow and prometheus_client, imported once before any fork so that the model check and
             # every worker share them; the model runtimes are imported by each worker's backends, after the fork.
-            importlib.import_module("mnist_edge.runtime.app")
+            importlib.import_module("mnist_edge.runtime.api.app")
             if not check_models(config):
                 return 1
             return prefork.run_workers(config, listener, workers=config.workers or prefork.cpu_cores(),
@@ -195,7 +195,7 @@ def _serve_waitress(config: ServeConfig, listener: socket.socket) -> int:
     app = load_app(config)
     if app is None:
         return 1
-    from mnist_edge.runtime.warmup import warm_here
+    from mnist_edge.runtime.api.warmup import warm_here
 
     warm_here(app)  # waitress' own threads build their LiteRT interpreters on their first requests
     server = create_waitress(app, listener, threads=config.threads, read_timeout=config.read_timeout)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from mnist_edge import __version__
-from mnist_edge.runtime.docs import ASSETS
+from mnist_edge.runtime.api.docs import ASSETS
 
 
 def ref(name: str) -> dict:

@@ -8,12 +8,13 @@ import numpy as np
 from flask import Blueprint, Response, request
 
 from mnist_edge import __version__
-from mnist_edge.runtime import answers, jsonio, v2_binary
+from mnist_edge.runtime import answers
+from mnist_edge.runtime.api import jsonio, v2_binary
 from mnist_edge.runtime.errors import MalformedRequestError, PayloadTooLargeError, UnknownNameError
-from mnist_edge.runtime.inference import run_model
+from mnist_edge.runtime.api.inference import run_model
 from mnist_edge.runtime.preprocess import scale_pixels
 from mnist_edge.runtime.registry import ModelSlot
-from mnist_edge.runtime.state import state
+from mnist_edge.runtime.api.state import state
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")
 

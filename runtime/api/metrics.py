@@ -118,7 +118,7 @@ bp = Blueprint("metrics", __name__)
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus scrape endpoint."""
-    from mnist_edge.runtime.state import state  # state.py imports this module for Metrics
+    from mnist_edge.runtime.api.state import state  # state.py imports this module for Metrics
 
     shared = state()
     models = {name: slot.loaded for name, slot in shared.registry.slots.items()}

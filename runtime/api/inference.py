@@ -8,7 +8,7 @@ import numpy as np
 
 from mnist_edge.runtime.answers import Answers, answers
 from mnist_edge.runtime.registry import ModelSlot
-from mnist_edge.runtime.state import state
+from mnist_edge.runtime.api.state import state
 
 
 def ms(seconds: float) -> float:

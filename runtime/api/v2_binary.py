@@ -12,7 +12,7 @@ import math
 import numpy as np
 from flask import Response, current_app
 
-from mnist_edge.runtime import jsonio
+from mnist_edge.runtime.api import jsonio
 from mnist_edge.runtime.errors import MalformedRequestError
 
 HEADER = "Inference-Header-Content-Length"
