@@ -12,7 +12,7 @@ import numpy as np
 
 from mnist_edge.benchmarks.load import Case, cases, check, wrk, wrk_seconds
 from mnist_edge.benchmarks.peer import SETTINGS, MLServer, running_mlserver
-from mnist_edge.benchmarks.server import tree_memory_mb
+from mnist_edge.benchmarks.serve_process import tree_memory_mb
 from mnist_edge.runtime.errors import BenchmarkError
 from mnist_edge.runtime.manifest import read_manifest
 

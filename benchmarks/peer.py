@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from mnist_edge.benchmarks.server import Server, free_port, launched
+from mnist_edge.benchmarks.serve_process import Server, free_port, launched
 from mnist_edge.runtime.errors import BenchmarkError
 
 PEERS = ("mlserver",)

@@ -18,7 +18,7 @@ import numpy as np
 from mnist_edge.benchmarks.load import run_load, wrk_seconds
 from mnist_edge.benchmarks.machine import describe
 from mnist_edge.benchmarks.peer import PEERS, VENV_VAR, MLServer, find_mlserver
-from mnist_edge.benchmarks.server import running_server, tree_memory_mb
+from mnist_edge.benchmarks.serve_process import running_server, tree_memory_mb
 from mnist_edge.runtime.config import default_models_dir
 from mnist_edge.runtime.errors import BenchmarkError
 from mnist_edge.runtime.manifest import read_manifest

@@ -10,7 +10,7 @@ from PIL import Image
 
 from mnist_edge.runtime.preprocess import decode_image, normalize, preprocess, scale_pixels
 from mnist_edge.train.drawn import draw, to_png
-from mnist_edge.train.photos import render
+from mnist_edge.train.synthetic_photos import render
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from mnist_edge.benchmarks.background import start_background
-from mnist_edge.benchmarks.server import running_server, tree_memory_mb
+from mnist_edge.benchmarks.serve_process import running_server, tree_memory_mb
 from mnist_edge.runtime.api.app import create_app
 from mnist_edge.runtime.config import ServeConfig
 from mnist_edge.train.drawn import draw, to_png

@@ -24,7 +24,7 @@ from mnist_edge.runtime.preprocess import scale_pixels
 from mnist_edge.train.calibrate import choose_threshold
 from mnist_edge.train.data import Mnist
 from mnist_edge.train.fit import TrainConfig, validation_drawings
-from mnist_edge.train.report import REPORT_FILE
+from mnist_edge.train.training_report import REPORT_FILE
 from mnist_edge.train.runs import refuse_served
 
 DEFAULT_MODEL = "tflite-int8"  # smallest and fastest on a Pi's CPU; served unless told otherwise

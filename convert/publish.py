@@ -12,7 +12,7 @@ from pathlib import Path
 from mnist_edge.runtime.errors import DataError, MnistEdgeError, PublishRefusedError
 from mnist_edge.runtime.manifest import MANIFEST_FILE, read_manifest, sha256_file
 from mnist_edge.train.data import Mnist
-from mnist_edge.train.report import CONFUSION_FILE, RELIABILITY_FILE, REPORT_FILE
+from mnist_edge.train.training_report import CONFUSION_FILE, RELIABILITY_FILE, REPORT_FILE
 from mnist_edge.train.runs import PREVIOUS  # inside the models folder: the set the last publish replaced, for --rollback
 
 COMPANIONS = (REPORT_FILE, CONFUSION_FILE, RELIABILITY_FILE)  # travel with the model they describe

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 
 from mnist_edge.runtime.preprocess import preprocess
 from mnist_edge.train.drawn import draw, to_png
-from mnist_edge.train.photos import render
+from mnist_edge.train.synthetic_photos import render
 
 HERE = Path(__file__).resolve().parent
 

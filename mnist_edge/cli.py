@@ -176,7 +176,7 @@ def _teacher(args: argparse.Namespace):
 
     from mnist_edge.convert.formats import KERAS_FILE
     from mnist_edge.runtime.errors import ConfigError, DataError
-    from mnist_edge.train.report import REPORT_FILE
+    from mnist_edge.train.training_report import REPORT_FILE
 
     if args.arch != "cnn" or args.epochs is not None or args.no_augment or args.seed is not None or args.stroke_views:
         raise ConfigError("--teacher distills with the teacher's own recipe: drop --arch, --epochs, --seed, "

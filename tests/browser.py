@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 # free_port: the one way to pick a port, re-exported for the tests that import it from here.
-from mnist_edge.benchmarks.server import free_port  # noqa: F401
+from mnist_edge.benchmarks.serve_process import free_port  # noqa: F401
 
 CHROMIUM = os.environ.get("MNIST_EDGE_CHROMIUM", "/usr/bin/chromium")
 # No sandbox as root; no GPU on a server; no calls home, which this closed network refuses by the dozen.

@@ -19,7 +19,7 @@ from mnist_edge.benchmarks.compare import JSON_CASE, PNG_CASE, Target, measure, 
 from mnist_edge.benchmarks.load import cases, run_load
 from mnist_edge.benchmarks.peer import SETTINGS, VENV_VAR, MLServer, find_mlserver, write_model_repository
 from mnist_edge.benchmarks.report import write_report
-from mnist_edge.benchmarks.server import tree_memory_mb
+from mnist_edge.benchmarks.serve_process import tree_memory_mb
 from mnist_edge.runtime.api.app import create_app
 from mnist_edge.runtime.config import ServeConfig
 from mnist_edge.runtime.errors import BenchmarkError

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from mnist_edge.benchmarks.server import SERVE
+from mnist_edge.benchmarks.serve_process import SERVE
 from mnist_edge.cli import build_parser
 from mnist_edge.webui.up import _commands
 

@@ -13,7 +13,7 @@ from mnist_edge.runtime.decode import decode_image
 from mnist_edge.runtime.errors import BlankImageError
 from mnist_edge.runtime.photo import photo_ink
 from mnist_edge.runtime.preprocess import normalize, preprocess
-from mnist_edge.train.photos import HELD_OUT, SIZES, iter_photos, pick_style, render
+from mnist_edge.train.synthetic_photos import HELD_OUT, SIZES, iter_photos, pick_style, render
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -166,7 +166,7 @@ def test_training_report_and_files(tiny_models):
 
 
 def test_summarize_counts_errors_per_class():
-    from mnist_edge.train.report import summarize
+    from mnist_edge.train.training_report import summarize
 
     labels = np.array([0, 0, 1, 1])
     probs = np.eye(10)[[0, 1, 1, 1]]

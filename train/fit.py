@@ -19,7 +19,7 @@ from mnist_edge.runtime.preprocess import scale_pixels
 from mnist_edge.train.augment import AugmentConfig
 from mnist_edge.train.data import Mnist
 from mnist_edge.train.distill import DistillConfig
-from mnist_edge.train.report import (
+from mnist_edge.train.training_report import (
     CONFUSION_FILE,
     RELIABILITY_FILE,
     REPORT_FILE,
