@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
 import socket
 import threading
 
 import numpy as np
+import pyarrow.ipc
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
@@ -225,3 +227,37 @@ def test_enlarged_keeps_every_pixel_sharp():
     big = np.asarray(enlarged(base64.b64encode(buffer.getvalue()).decode()))
     assert big.shape == (196, 196)
     assert np.array_equal(big[::7, ::7], np.arange(784).reshape(28, 28).astype(np.uint8))
+
+
+def test_the_chart_and_the_models_view_match_the_labelled_digit(monkeypatch, api, mnist):
+    # Known answers, not the API's code: each chart peaks at the digit's label, and the image shown is the digit
+    # itself (up to the MNIST-style normalization), not transposed or mirrored.
+    from mnist_edge.webui import page as page_module
+
+    shown, show = [], page_module.st.image
+    monkeypatch.setattr(page_module.st, "image", lambda image, **k: shown.append(image) or show(image, **k))
+    peaks, similar = 0, 0
+    for label, digit in first_of_each_class(mnist):
+        at = page(monkeypatch, api, canvas(digit))
+        chart = at.get("vega_lite_chart")[0].proto  # Streamlit sends the inline values as an Arrow table
+        bars = pyarrow.ipc.open_stream(chart.data.data).read_all().to_pydict()
+        assert json.loads(chart.spec)["encoding"]["y"]["field"] == "probability"
+        probabilities = bars["probability"]
+        assert bars["digit"] == list(range(10))
+        assert abs(sum(probabilities) - 1) < 1e-3 and min(probabilities) >= 0
+        peaks += int(np.argmax(probabilities)) == label
+        seen = np.asarray(shown[-1], dtype=np.float64)[::7, ::7]
+        assert seen.shape == (28, 28)
+        similar += np.corrcoef(seen.ravel(), digit.ravel().astype(np.float64))[0, 1] > 0.6
+    assert peaks >= 9, f"{peaks} of 10 charts peak at the digit's label"
+    assert similar == 10, f"{similar} of 10 shown images look like the digit drawn"
+
+
+@pytest.mark.parametrize("colour", [(255, 0, 0), (0, 0, 255)])
+def test_labelled_digits_in_a_coloured_pen_read_right(monkeypatch, api, mnist, colour):
+    right = 0
+    for label, digit in first_of_each_class(mnist):
+        pixels = canvas(digit)
+        pixels[..., :3] = (pixels[..., :3].astype(np.uint16) * np.array(colour) // 255).astype(np.uint8)
+        right += attr(markers(page(monkeypatch, api, pixels))["answer"], "prediction") == str(label)
+    assert right >= 9, f"{right} of 10 digits in pen colour {colour} read right"
