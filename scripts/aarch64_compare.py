@@ -13,16 +13,12 @@ timings: an emulated server's speed says nothing about a Raspberry Pi.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -35,6 +31,7 @@ from mnist_edge.runtime.config import default_models_dir
 from mnist_edge.train.data import load_mnist
 from mnist_edge.train.drawn import iter_drawn
 from mnist_edge.train.negatives import GENERATORS, negative
+from mnist_edge.webui.client import ApiClient, ApiError
 from mnist_edge.webui.drawing import canvas_png
 
 TIMEOUT = 120  # seconds per request: an emulated server answers in tens of milliseconds, a stuck one never
@@ -64,22 +61,21 @@ class Agreement:
     largest_difference: float  # the largest gap between the two servers' probabilities
 
 
-def _request(url: str, data: bytes | None = None) -> dict:
-    headers = {"Content-Type": "image/png"} if data is not None else {}
-    request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data is not None else "GET")
+def _client(url: str) -> ApiClient:
+    return ApiClient(url=url, token=None, timeout=(10.0, TIMEOUT))
+
+
+def _asked(call, url: str) -> dict:
+    """One API call; its failure as CheckFailed with the API client's one line."""
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:  # before URLError: it is one
-        detail = exc.read().decode("utf-8", "replace").strip()[:200]
-        raise CheckFailed(f"{url} answered {exc.code}: {detail}") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise CheckFailed(f"{url} failed: {getattr(exc, 'reason', exc)}") from None
+        return call()
+    except ApiError as exc:
+        raise CheckFailed(f"{url}: {exc.message}") from None
 
 
 def loaded_models(url: str) -> dict[str, str]:
     """GET /v1/models: the loaded models' names and the sha256 of their files."""
-    return {m["name"]: m["sha256"] for m in _request(f"{url}/v1/models")["models"] if m["loaded"]}
+    return {m["name"]: m["sha256"] for m in _asked(_client(url).models, url)["models"] if m["loaded"]}
 
 
 def same_models(guest: dict[str, str], host: dict[str, str]) -> list[str]:
@@ -123,11 +119,11 @@ def _answer(body: dict) -> tuple[int, bool, np.ndarray]:
 
 def compare_model(model: str, guest: str, host: str, drawn: list[Drawing], *, threads: int = 4) -> Agreement:
     """Send every drawing to `model` on both servers; count the drawings whose digit or is_digit differ."""
-    query = "?" + urllib.parse.urlencode({"backend": model})
+    clients = _client(guest), _client(host)
 
-    def both(drawing: Drawing) -> tuple[tuple, tuple]:
-        return (_answer(_request(f"{guest}/v1/predict{query}", drawing.png)),
-                _answer(_request(f"{host}/v1/predict{query}", drawing.png)))
+    def both(drawing: Drawing) -> tuple[tuple, ...]:
+        return tuple(_answer(_asked(lambda: c.predict(drawing.png, model=model, return_image=False), c.url))
+                     for c in clients)
 
     differing, largest, not_digits = [], 0.0, 0
     with ThreadPoolExecutor(threads) as pool:  # the servers run several workers: keep them busy

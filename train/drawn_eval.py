@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from mnist_edge.train.drawn import GROUPS, iter_drawn, summarize, to_png
+from mnist_edge.webui.client import ApiClient, ApiError
 
-
-def _post(url: str, png: bytes, token: str | None) -> dict:
-    headers = {"Content-Type": "image/png"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, data=png, headers=headers, method="POST")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
+TIMEOUT = (5.0, 30.0)  # seconds to connect, to answer: generous, a busy Pi is still a right answer
 
 
 def _report(summary: dict, latencies: list[float], rejected: float, flagged: dict[str, list[bool]]) -> None:
@@ -44,20 +34,6 @@ def _report(summary: dict, latencies: list[float], rejected: float, flagged: dic
                   f"{len(every)} ({parts})")
 
 
-class _ApiFailed(Exception):
-    """The API answered an error or could not be reached: one line for the user."""
-
-
-def _ask(url: str, png: bytes, token: str | None, base: str) -> dict:
-    try:
-        return _post(url, png, token)
-    except urllib.error.HTTPError as exc:  # before URLError: it is one
-        detail = exc.read().decode("utf-8", "replace").strip()[:200]
-        raise _ApiFailed(f"the API at {base} answered {exc.code}: {detail}") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise _ApiFailed(f"cannot reach the API at {base}: {getattr(exc, 'reason', exc)}") from exc
-
-
 def evaluate_cli(args) -> int:
     """`mnist-edge drawn-eval`: POST drawn test digits and non-digits to the API as PNGs; print accuracy and flags."""
     from tqdm import tqdm
@@ -66,8 +42,11 @@ def evaluate_cli(args) -> int:
     from mnist_edge.train.negatives import GENERATORS, negative
 
     mnist = load_mnist(args.data)
-    base = args.url.rstrip("/")
-    url = f"{base}/v1/predict" + (f"?{urllib.parse.urlencode({'backend': args.model})}" if args.model else "")
+    client = ApiClient(url=args.url, token=args.token, timeout=TIMEOUT)
+
+    def ask(png: bytes) -> dict:
+        return client.predict(png, model=args.model, return_image=False)
+
     if args.save:
         Path(args.save).mkdir(parents=True, exist_ok=True)
     results, latencies, rejected = [], [], []
@@ -82,7 +61,7 @@ def evaluate_cli(args) -> int:
             if args.save:
                 (Path(args.save) / f"{conditions['index']:04d}_label-{label}_{conditions['style']}.png").write_bytes(png)
             start = time.perf_counter()
-            body = _ask(url, png, args.token, base)
+            body = ask(png)
             latencies.append((time.perf_counter() - start) * 1000)
             results.append((conditions, int(body["digit"]) == label))
             rejected.append(not body["is_digit"])
@@ -91,10 +70,10 @@ def evaluate_cli(args) -> int:
             png = to_png(negative(name, i, mnist.x_test, mnist.y_test, seed=args.seed, stream="evaluation"))
             if args.save:
                 (Path(args.save) / f"not-digit_{name}_{i:04d}.png").write_bytes(png)
-            flagged[name].append(not _ask(url, png, args.token, base)["is_digit"])
-    except _ApiFailed as exc:
+            flagged[name].append(not ask(png)["is_digit"])
+    except ApiError as exc:
         progress.close()  # the bar's last line must not land after the error's
-        print(f"mnist-edge: error: {exc}", file=sys.stderr)
+        print(f"mnist-edge: error: {exc.message}", file=sys.stderr)
         return 1
     if not results:
         print("mnist-edge: error: --count must be at least 1", file=sys.stderr)

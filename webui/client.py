@@ -1,17 +1,24 @@
-"""A small HTTP client for the mnist-edge API whose every failure is one friendly line (ApiError)."""
+"""The API's one HTTP client (the canvas, `drawn-eval`, the aarch64 check): standard library only, so a serve-only
+install can use it, and every failure is one friendly line (ApiError)."""
 
 from __future__ import annotations
 
+import http.client
+import json as jsonlib
 import os
+import select
+import socket
+import threading
+import urllib.parse
+import weakref
 from dataclasses import dataclass, field
-
-import requests
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 URL_VAR, TOKEN_VAR, TIMEOUT_VAR = "MNIST_EDGE_API_URL", "MNIST_EDGE_TOKEN", "MNIST_EDGE_API_TIMEOUT"
 # Seconds to connect and to wait for an answer: a local API answers a drawing in milliseconds, so a few seconds
 # means it is stuck or swamped (a Pi on a slow network may want more: MNIST_EDGE_API_TIMEOUT).
 TIMEOUT = 5.0
+KEPT = 4  # idle keep-alive connections kept for the next calls: one per browser tab drawing at once
 
 
 def _timeout() -> tuple[float, float]:
@@ -31,42 +38,101 @@ class ApiError(Exception):
         self.message, self.status, self.code = message, status, code
 
 
+def _dropped(connection: http.client.HTTPConnection) -> bool:
+    """True when a kept-alive connection was closed by the server while idle: its socket reads as ready (EOF)."""
+    return connection.sock is None or bool(select.select([connection.sock], [], [], 0)[0])
+
+
+def _close_all(connections: list[http.client.HTTPConnection]) -> None:
+    for connection in connections:
+        connection.close()
+    connections.clear()
+
+
 @dataclass
 class ApiClient:
-    """The API at `url` (bearer `token` when set), one keep-alive session for every call."""
+    """The API at `url` (bearer `token` when set), with keep-alive connections that concurrent calls share safely."""
 
     url: str = field(default_factory=lambda: os.environ.get(URL_VAR) or DEFAULT_URL)
     token: str | None = field(default_factory=lambda: os.environ.get(TOKEN_VAR) or None)
     timeout: tuple[float, float] = field(default_factory=_timeout)  # (connect, read)
-    session: requests.Session = field(default_factory=requests.Session, repr=False)
+    # Streamlit runs each browser session in its own thread, and one client serves them all: a connection is taken
+    # by one call at a time and given back after it.
+    _idle: list = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self.url = self.url.strip().rstrip("/")
+        weakref.finalize(self, _close_all, self._idle)
 
-    def _call(self, method: str, path: str, **kwargs) -> dict:
-        headers = kwargs.pop("headers", {})
+    def close(self) -> None:
+        """Close the kept-alive connections (a later call opens a new one)."""
+        with self._lock:
+            _close_all(self._idle)
+
+    def _give_back(self, connection: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if len(self._idle) < KEPT:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    def _connection(self) -> http.client.HTTPConnection:
+        with self._lock:
+            while self._idle:
+                kept = self._idle.pop()
+                if not _dropped(kept):
+                    return kept
+                kept.close()
+        parts = urllib.parse.urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ApiError(f"Cannot reach the API at {self.url}: check the address (e.g. http://127.0.0.1:8000).",
+                           code="unreachable")
+        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        try:
+            connection = kind(parts.hostname, parts.port, timeout=self.timeout[0])
+            connection.connect()
+        except (OSError, ValueError):
+            raise ApiError(f"Cannot reach the API at {self.url}: start it with `mnist-edge serve`.",
+                           code="unreachable") from None
+        connection.sock.settimeout(self.timeout[1])
+        return connection
+
+    def _call(self, method: str, path: str, *, params: dict | None = None, data: bytes | None = None,
+              json: object = None, headers: dict | None = None) -> dict:
+        headers = dict(headers or {})
+        if json is not None:
+            data, headers["Content-Type"] = jsonlib.dumps(json).encode(), "application/json"
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
+        target = urllib.parse.urlsplit(self.url).path + path + (f"?{urllib.parse.urlencode(params)}" if params else "")
+        connection = self._connection()
         try:
-            response = self.session.request(method, self.url + path, headers=headers, timeout=self.timeout, **kwargs)
-        except requests.exceptions.Timeout:
+            connection.request(method, target, body=data, headers=headers)
+            response = connection.getresponse()
+            raw = response.read()
+        except TimeoutError:
+            connection.close()
             raise ApiError(f"The API at {self.url} did not answer within {self.timeout[1]:.0f} s: "
                            "it may be overloaded; try again in a moment.", code="timeout") from None
-        except (requests.exceptions.ConnectionError, requests.exceptions.InvalidURL,
-                requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema) as exc:
-            hint = "start it with `mnist-edge serve`" if isinstance(exc, requests.exceptions.ConnectionError) \
-                else "check the address (e.g. http://127.0.0.1:8000)"
-            raise ApiError(f"Cannot reach the API at {self.url}: {hint}.", code="unreachable") from None
+        except (OSError, http.client.HTTPException):
+            connection.close()
+            raise ApiError(f"Cannot reach the API at {self.url}: start it with `mnist-edge serve`.",
+                           code="unreachable") from None
+        if response.will_close:
+            connection.close()
+        else:
+            self._give_back(connection)
         try:
-            body = response.json()
+            body = jsonlib.loads(raw)
         except ValueError:
             body = None
-        if response.ok and isinstance(body, dict):
+        if response.status < 400 and isinstance(body, dict):
             return body
-        if response.ok:
+        if response.status < 400:
             raise ApiError(f"The server at {self.url} is not an mnist-edge API (its answer is not JSON).",
-                           status=response.status_code, code="not_api")
-        raise _answer_error(response.status_code, body, self.url)
+                           status=response.status, code="not_api")
+        raise _answer_error(response.status, body, self.url)
 
     def ready(self) -> dict:
         """GET /readyz: {"ready": bool, "default": name, ...}; a 503 (not ready yet) is an answer, not an error."""
@@ -81,9 +147,10 @@ class ApiClient:
         """GET /v1/models: the default and every configured model."""
         return self._call("GET", "/v1/models")
 
-    def predict(self, image: bytes, *, content_type: str = "image/png", model: str | None = None) -> dict:
-        """POST one image to /v1/predict; the answer carries the 28 x 28 image the model saw."""
-        params = {"return_image": "true", **({"backend": model} if model else {})}
+    def predict(self, image: bytes, *, content_type: str = "image/png", model: str | None = None,
+                return_image: bool = True) -> dict:
+        """POST one image to /v1/predict; the answer carries the 28 x 28 image the model saw unless not asked."""
+        params = {"return_image": str(return_image).lower(), **({"backend": model} if model else {})}
         return self._call("POST", "/v1/predict", params=params, data=image, headers={"Content-Type": content_type})
 
     def compare(self, image: bytes, *, content_type: str = "image/png") -> dict:
