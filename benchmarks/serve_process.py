@@ -8,14 +8,13 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from mnist_edge.runtime.errors import BenchmarkError
+from mnist_edge.webui.client import answers_ok
 
 # -P: the working folder stays off the server's sys.path, so a checkout's own mnist_edge/ cannot shadow the installed
 # package when `mnist-edge bench` runs inside one.
@@ -84,14 +83,6 @@ def tree_memory_mb(pid: int) -> dict:
     return {"processes": len(pids), "rss_mb": round(rss / 1024, 1), "pss_mb": round(pss / 1024, 1) if pss else None}
 
 
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 def _log_tail(log: Path, lines: int = 15) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
@@ -121,7 +112,7 @@ def launched(command: list[str], *, flags: list[str], url: str, ready_path: str,
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
                                    start_new_session=True)
     try:
-        while not _ready(url + ready_path):
+        while not answers_ok(url + ready_path, 2):
             if process.poll() is not None:
                 raise BenchmarkError(f"the server exited with status {process.returncode} before it was ready:\n"
                                      f"{_log_tail(log)}")

@@ -7,9 +7,10 @@ import http.client
 import json as jsonlib
 import os
 import select
-import socket
 import threading
+import urllib.error
 import urllib.parse
+import urllib.request
 import weakref
 from dataclasses import dataclass, field
 
@@ -41,6 +42,15 @@ class ApiError(Exception):
 def _dropped(connection: http.client.HTTPConnection) -> bool:
     """True when a kept-alive connection was closed by the server while idle: its socket reads as ready (EOF)."""
     return connection.sock is None or bool(select.select([connection.sock], [], [], 0)[0])
+
+
+def answers_ok(url: str, timeout: float) -> bool:
+    """True when a GET of `url` answers 200 within `timeout` seconds: a server's health probe, while it starts."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def _close_all(connections: list[http.client.HTTPConnection]) -> None:

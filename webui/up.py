@@ -10,14 +10,12 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mnist_edge.runtime.config import SOURCES, ServeConfig, env_name
-from mnist_edge.webui.client import TOKEN_VAR, URL_VAR
+from mnist_edge.webui.client import TOKEN_VAR, URL_VAR, answers_ok
 
 START_TIMEOUT = 90.0  # seconds for both to answer: a Pi loads Streamlit and six models in well under this
 STOP_GRACE = 10.0  # seconds a child gets to finish after SIGTERM before it is killed
@@ -79,14 +77,6 @@ def _port_free(host: str, port: int) -> bool:
         with socket.create_server((host, port)):
             return True
     except OSError:
-        return False
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1.0) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
         return False
 
 
@@ -174,7 +164,7 @@ def _wait_ready(children: list[Child], checks: dict[str, str], stop: threading.E
                 raise UpError(f"the {child.name.upper()} exited at start (status {child.process.returncode}): "
                               f"{child.last_words()}")
         for name, url in list(pending.items()):
-            if _answers(url):
+            if answers_ok(url, 1.0):
                 del pending[name]
         if stop.is_set():
             raise KeyboardInterrupt
