@@ -18,7 +18,7 @@ from PIL import Image
 from browser import CHROMIUM_ARGS, Process, chromium_path, cli, free_port, port_closed, wait_http
 from strokes import strokes
 
-from mnist_edge.webui.canvas import SIDE
+from mnist_edge.webui.drawing import DIGIT_CANVAS
 from mnist_edge.webui.page import COMPARE, UPLOAD
 from mnist_edge.webui.up import ui_command, upload_limit_mb
 
@@ -34,6 +34,7 @@ WAIT_MS = 30_000
 # Digits drawn on each page in the speed comparison (about 2.5 strokes each); MNIST_EDGE_SPEED_DIGITS=20 for the figure.
 SPEED_DIGITS = int(os.environ.get("MNIST_EDGE_SPEED_DIGITS", "10"))
 PAUSE_MS = 300  # between strokes, as a person lifts the pen and moves to the next one
+SIDE = DIGIT_CANVAS[0]
 
 
 @pytest.fixture(scope="module")
