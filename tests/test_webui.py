@@ -215,6 +215,9 @@ def test_the_client_passes_on_the_apis_own_message(api):
     with pytest.raises(ApiError) as caught:
         ApiClient(url=api).predict(b"", model="no-such-model")
     assert caught.value.status in (400, 404)
+    with pytest.raises(ApiError) as caught:
+        ApiClient(url=api).read(png_of(Image.new("L", NUMBER_CANVAS, 0)))  # nothing written
+    assert caught.value.status == 400 and caught.value.code == "blank_image", caught.value.message
 
 
 def test_canvas_png_is_one_channel_and_none_when_blank(mnist):
@@ -233,6 +236,13 @@ def test_enlarged_keeps_every_pixel_sharp():
     big = np.asarray(enlarged(base64.b64encode(buffer.getvalue()).decode()))
     assert big.shape == (196, 196)
     assert np.array_equal(big[::7, ::7], np.arange(784).reshape(28, 28).astype(np.uint8))
+
+
+def png_of(image: Image.Image) -> bytes:
+    """An image's PNG bytes."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def number_canvas(digits: list[np.ndarray], *, tall: int = 160) -> tuple[np.ndarray, list[list[int]]]:
@@ -276,29 +286,50 @@ def test_number_mode_sits_beside_the_default_digit_mode_with_its_own_wide_canvas
     assert attr(markers(at)["blank"], "number") == "" and calls == []
 
 
-def test_number_mode_shows_the_number_large_and_boxes_every_item(monkeypatch, api, mnist):
-    digits = [mnist.x_test[int(np.flatnonzero(mnist.y_test == label)[0])] for label in (2, 0, 2, 4)]
-    pixels, boxes = number_canvas(digits)
+def test_number_mode_reads_a_drawn_number_large_with_a_box_on_each_digit(monkeypatch, api, mnist):
+    first = {label: mnist.x_test[int(np.flatnonzero(mnist.y_test == label)[0])] for label in range(10)}
+    pixels, slots = number_canvas([first[int(d)] for d in "2024"])
     sent = []
-
-    def read(client, image, **options):
-        sent.append(Image.open(io.BytesIO(image)))
-        return read_answer([(2, True, boxes[0]), (0, True, boxes[1]), (5, False, [400, 20, 8, 8]),
-                            (2, True, boxes[2]), (4, True, boxes[3])])
-
-    monkeypatch.setattr(ApiClient, "read", read)
+    read = ApiClient.read
+    monkeypatch.setattr(ApiClient, "read", lambda client, image, **k: sent.append(image) or read(client, image, **k))
     at = page(monkeypatch, api, pixels, mode=NUMBER)
-    assert sent[0].size == NUMBER_CANVAS and sent[0].mode == "L"  # the whole wide drawing, one channel
+    assert Image.open(io.BytesIO(sent[0])).size == NUMBER_CANVAS  # the whole wide drawing, one PNG
     answer = markers(at)["answer"]
-    assert attr(answer, "number") == "2024" and attr(answer, "items") == "5" and attr(answer, "not_digits") == "1"
+    assert attr(answer, "number") == "2024" and attr(answer, "items") == "4" and attr(answer, "not_digits") == "0"
     assert any(">2024</div>" in h.proto.body and "font-size:6rem" in h.proto.body for h in at.get("html"))
     drawn = number_boxes(at)
-    assert [b.split('data-digit="', 1)[1].split('"', 1)[0] for b in drawn] == ["2", "0", "none", "2", "4"]
-    assert "2 · 97.0%" in drawn[0] and "#ff4b4b" in drawn[2] and ">?</span>" in drawn[2]
-    x, y, w, h = boxes[1]
-    assert f"left:{100 * x / 840:.3f}%;top:{100 * y / 280:.3f}%;width:{100 * w / 840:.3f}%" in drawn[1]
-    assert "1 mark that is no digit" in at.markdown[0].value and "inference" in at.caption[0].value
+    assert [b.split('data-digit="', 1)[1].split('"', 1)[0] for b in drawn] == list("2024")
+    for box, (x, y, w, h) in zip(drawn, slots):  # each box on its own digit, in percent of the 840 x 280 canvas
+        left, top, width, height = (float(box.split(f"{side}:", 1)[1].split("%", 1)[0])
+                                    for side in ("left", "top", "width", "height"))
+        assert 100 * x / 840 <= left and left + width <= 100 * (x + w) / 840, (box, x, w)
+        assert 100 * y / 280 <= top and top + height <= 100 * (y + h) / 280, (box, y, h)
+    assert "4 digits read" in at.markdown[0].value and "inference" in at.caption[0].value
     assert not at.expander  # every model's answer is one digit each: not offered beside a number
+
+
+def test_number_mode_marks_an_item_that_is_no_digit_in_red(monkeypatch, api, mnist):
+    pixels, slots = number_canvas([mnist.x_test[0]] * 3)
+    monkeypatch.setattr(ApiClient, "read", lambda *a, **k: read_answer([(7, True, slots[0]), (5, False, slots[1]),
+                                                                         (7, True, slots[2])]))
+    at = page(monkeypatch, api, pixels, mode=NUMBER)
+    answer = markers(at)["answer"]
+    assert attr(answer, "number") == "77" and attr(answer, "items") == "3" and attr(answer, "not_digits") == "1"
+    drawn = number_boxes(at)
+    assert [b.split('data-digit="', 1)[1].split('"', 1)[0] for b in drawn] == ["7", "none", "7"]
+    assert "7 · 97.0%" in drawn[0] and "#ff4b4b" in drawn[1] and ">?</span>" in drawn[1] and "#ff4b4b" not in drawn[2]
+    assert "1 mark that is no digit" in at.markdown[0].value
+
+
+def test_number_mode_says_why_an_image_with_too_many_characters_is_refused(monkeypatch, shipped_models, mnist):
+    running = start_background(create_app(ServeConfig(models_dir=shipped_models, models=["tflite-int8"],
+                                                       max_digits=2)))
+    try:
+        at = page(monkeypatch, running.url, number_canvas([mnist.x_test[0]] * 3)[0], mode=NUMBER)
+    finally:
+        running.close()
+    assert attr(markers(at)["error"], "status") == "413" and attr(markers(at)["error"], "number") == ""
+    assert "The API answered 413" in at.error[0].value and "limit is 2" in at.error[0].value
 
 
 def test_boxable_copy_is_upright_small_and_in_the_apis_pixels():
