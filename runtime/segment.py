@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mnist_edge.runtime.errors import BlankImageError, PayloadTooLargeError
 from mnist_edge.runtime.preprocess import fit_ink
 
 # A piece whose longest side is under this share of the line's height is a speck or a dot, not a stroke: a full stop
@@ -35,6 +36,9 @@ SMOOTH = 0.06
 # A joint reading scores each piece by log P(its digit), P = ten-digit probability x digit score; this floor keeps a
 # piece the model rejects outright from sinking a reading by itself (log 0).
 FLOOR = 1e-6
+# Strokes one character may be written in (a 4 broken by its bar has three); more pieces than this per allowed
+# character is noise or a picture, refused before grouping them costs time.
+PIECES_PER_CHARACTER = 8
 
 
 @dataclass(frozen=True)
@@ -153,18 +157,28 @@ def _cuts(profile: np.ndarray, height: int) -> list[int]:
     return sorted(chosen)
 
 
-def segment(ink: np.ndarray) -> Segmentation:
-    """Ink (float32 H x W in [0, 1]) -> the candidate characters and the readings the model chooses between."""
+def _too_many(found: int, limit: int, what: str) -> PayloadTooLargeError:
+    return PayloadTooLargeError(f"the image holds {found} {what}; the limit is {limit} characters", limit=limit)
+
+
+def segment(ink: np.ndarray, *, limit: int) -> Segmentation:
+    """Ink (float32 H x W in [0, 1]) -> the candidate characters and the readings the model chooses between; more than
+    `limit` characters is a PayloadTooLargeError."""
     labels, count = components(ink > 0)
     if count == 0:
-        return Segmentation([], [])
+        raise BlankImageError("the image has no ink on it (blank or a single colour)")
     box = _boxes(labels, count)
     heights, widths = box[:, 1] - box[:, 0] + 1, box[:, 3] - box[:, 2] + 1
     line = int(heights.max())  # the tallest piece is a whole digit: every digit spans the line
     keep = np.maximum(heights, widths) >= SPECK * line
+    if keep.sum() > PIECES_PER_CHARACTER * limit:
+        raise _too_many(int(keep.sum()), limit, "separate strokes")
+    groups = _groups(box, keep)
+    if len(groups) > limit:
+        raise _too_many(len(groups), limit, "characters or more")
     pieces: list[Piece] = []
     readings: list[list[list[int]]] = []
-    for group in _groups(box, keep):
+    for group in groups:
         ids = np.array(group) + 1
         top, bottom = int(box[group, 0].min()), int(box[group, 1].max())
         left, right = int(box[group, 2].min()), int(box[group, 3].max())

@@ -38,7 +38,7 @@ ZERO = [(120, 60), (160, 80), (170, 140), (160, 200), (120, 220), (80, 200), (70
 
 def groups(image: np.ndarray) -> int:
     """How many characters the segmentation finds (each read one or more ways)."""
-    return len(segment(find_ink(image, line=True)).readings)
+    return len(segment(find_ink(image, line=True), limit=32).readings)
 
 
 def bfs_labels(mask: np.ndarray) -> np.ndarray:
@@ -105,7 +105,7 @@ def test_ones_with_a_gap_are_two_characters():
 
 def test_a_dot_between_digits_is_dropped():
     image = written(ONE, shifted(ONE, 200), dots=[(200, 215, 8)])
-    found = segment(find_ink(image, line=True))
+    found = segment(find_ink(image, line=True), limit=32)
     assert len(found.readings) == 2
     for piece in found.pieces:  # no candidate holds the dot: both are the width of a stroke
         assert piece.box[2] <= PEN + 4
@@ -118,7 +118,7 @@ def test_a_speck_is_no_character_and_the_tallest_piece_sets_the_line():
 def test_touching_zeros_are_offered_cut():
     image = written(ZERO, shifted(ZERO, 98))  # the second's left side runs along the first's right side
     assert components(find_ink(image, line=True) > 0)[1] == 1
-    found = segment(find_ink(image, line=True))
+    found = segment(find_ink(image, line=True), limit=32)
     assert len(found.readings) == 1
     assert [len(reading) for reading in found.readings[0]].count(2) >= 1  # one way reads it as two characters
     assert min(len(reading) for reading in found.readings[0]) == 1  # and one as it is
@@ -130,7 +130,7 @@ def test_every_box_lies_inside_the_image():
         strokes = [shifted(path, float(rng.uniform(-80, 420))) for path in (ONE, ZERO, FIVE_BODY, FIVE_FLAG)]
         image = written(*strokes, dots=[(float(rng.uniform(0, 560)), float(rng.uniform(0, 280)), 5)])
         ink = find_ink(image, line=True)
-        for piece in segment(ink).pieces:
+        for piece in segment(ink, limit=32).pieces:
             x, y, w, h = piece.box
             assert 0 <= x and 0 <= y and w >= 1 and h >= 1 and x + w <= image.shape[1] and y + h <= image.shape[0]
             assert ink[y : y + h, x : x + w].any()

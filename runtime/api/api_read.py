@@ -34,11 +34,8 @@ def read() -> dict:
     config = state().config
     image = image_of(body.items[0], config.max_image_pixels or MAX_PIXELS)
     ink = find_ink(image, line=True)
-    found = segment(ink)
     limit = config.max_digits
-    if len(found.readings) > limit:  # every group is one character at least: refused before the model runs
-        raise PayloadTooLargeError(f"the image holds {len(found.readings)} characters or more; the limit is {limit}",
-                                   limit=limit)
+    found = segment(ink, limit=limit)  # more characters than the limit are refused before the model runs
     batch = np.stack([piece.image for piece in found.pieces])
     preprocess_ms = ms(time.perf_counter() - started)
     slot = state().registry.get(body.backend)
