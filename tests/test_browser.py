@@ -281,7 +281,10 @@ def test_number_mode_reads_a_number_written_stroke_by_stroke_and_boxes_each_digi
     page.wait_for_selector(number.format(state="blank"), state="attached", timeout=WAIT_MS)
     expect(page.locator(CANVAS)).to_have_js_property("width", NUMBER_CANVAS[0], timeout=WAIT_MS)
     paths = number_strokes([first[int(d)] for d in "2024"], size=NUMBER_CANVAS)
-    draw(page, paths)  # each stroke is sent and read on its own: the number grows as it is written
+    times = timed_strokes(page, paths)  # each stroke is sent and read on its own: the number grows as it is written
+    report = {"strokes": len(times), "median_ms": round(statistics.median(times), 1),
+              "p90_ms": round(float(np.percentile(times, 90)), 1)}
+    print(f"\nnumber mode, mouse-up to answer: {json.dumps(report)}")  # the figure; timings are never asserted
     element = page.wait_for_selector(number.format(state="answer") + f'[data-strokes="{len(paths)}"]',
                                      state="attached", timeout=WAIT_MS)
     assert element.get_attribute("data-number") == "2024"

@@ -346,8 +346,9 @@ def test_boxable_copy_is_upright_small_and_in_the_apis_pixels():
     assert copy.height <= COPY_HEIGHT and copy.width <= COPY_WIDTH and copy.width < copy.height
     ink = np.argwhere(np.asarray(copy.convert("L")) < 128)
     assert ink[:, 1].min() > copy.width / 2  # turned: the ink now sits at the top right
-    url, size = boxable_copy(canvas_png(number_canvas([np.full((28, 28), 255, np.uint8)] * 3)[0]))
-    assert url.startswith("data:image/png;base64,") and size == NUMBER_CANVAS
+    drawn = canvas_png(number_canvas([np.full((28, 28), 255, np.uint8)] * 3)[0])
+    url, size = boxable_copy(drawn)
+    assert url == "data:image/png;base64," + base64.b64encode(drawn).decode() and size == NUMBER_CANVAS  # as sent
 
 
 def test_boxed_places_boxes_in_percent_of_the_image():

@@ -53,6 +53,9 @@ def boxable_copy(image: bytes) -> tuple[str, tuple[int, int]]:
         turned = opened.getexif().get(ExifTags.Base.Orientation) in TURNED
         size = (height, width) if turned else (width, height)
         is_jpeg = opened.format == "JPEG"
+        # The canvas's own PNG, or a small upright upload: shown as sent, nothing decoded or encoded.
+        if opened.format in ("PNG", "JPEG") and not turned and width <= COPY_WIDTH and height <= COPY_HEIGHT:
+            return _data_url(image, is_jpeg), size
         # A JPEG decodes straight at 1/2, 1/4 or 1/8 of its size: a photo's copy costs a fraction of a full decode.
         opened.draft(None, (COPY_HEIGHT, COPY_WIDTH) if turned else (COPY_WIDTH, COPY_HEIGHT))
         copy = ImageOps.exif_transpose(opened)
@@ -63,8 +66,11 @@ def boxable_copy(image: bytes) -> tuple[str, tuple[int, int]]:
         copy.save(buffer, format="JPEG", quality=85)
     else:
         copy.save(buffer, format="PNG", compress_level=1)
-    kind = "jpeg" if is_jpeg else "png"
-    return f"data:image/{kind};base64,{base64.b64encode(buffer.getvalue()).decode()}", size
+    return _data_url(buffer.getvalue(), is_jpeg), size
+
+
+def _data_url(image: bytes, is_jpeg: bool) -> str:
+    return f"data:image/{'jpeg' if is_jpeg else 'png'};base64,{base64.b64encode(image).decode()}"
 
 
 def boxed(data_url: str, size: tuple[int, int], items: list[dict]) -> str:
