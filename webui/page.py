@@ -189,7 +189,7 @@ def _input(mode: str, source: str, draw: DrawFn, stroke: int) -> tuple[bytes | N
     """The image to send (None: nothing yet), its content type, the stroke count and what to say when empty."""
     number = mode == NUMBER
     if source == DRAW:
-        # Each mode has its own canvas (key): a digit drawn in one is still there on coming back to it.
+        # Each mode has its own canvas (key), so the square's strokes never land in the wide one's state.
         drawing = draw(stroke, "number-canvas", NUMBER_CANVAS, "write a number") if number \
             else draw(stroke, "canvas", DIGIT_CANVAS, "draw one digit")
         return canvas_png(drawing.pixels), "image/png", drawing.strokes, NUMBER_HINT if number else BLANK_HINT
@@ -247,7 +247,6 @@ def main(draw: DrawFn) -> None:
     _status(client)
     model = _pick_model(client)
     mode_column, source_column = st.columns([1, 2])
-    mode = mode_column.radio("Read", [DIGIT, NUMBER], key="mode", horizontal=True, label_visibility="collapsed",
-                             help="One digit on a square canvas, or a whole number on a wide one")
+    mode = mode_column.radio("Read", [DIGIT, NUMBER], key="mode", horizontal=True, label_visibility="collapsed")
     source = source_column.radio("Input", [DRAW, UPLOAD], horizontal=True, label_visibility="collapsed")
     _workspace(client, model, mode, source, draw, stroke)
