@@ -1,5 +1,6 @@
 """The `mnist-edge` command: train, convert, publish and export a model; serve it, or run the whole product (up);
-measure it (drawn-eval, bench). Each subcommand imports what it needs when it runs."""
+read the numbers written in image files (read); measure it (drawn-eval, bench). Each subcommand imports what it needs
+when it runs."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ EXAMPLES = """examples:
   mnist-edge export --triton /tmp/triton             # the served models -> a Triton/KServe repository
   mnist-edge serve                                   # the served models on http://127.0.0.1:8000
   mnist-edge up                                      # the API and the drawing canvas on http://127.0.0.1:8501
+  mnist-edge read examples/number_2024.png          # the number written in an image
   mnist-edge drawn-eval --data ../shared/data/mnist  # drawn test digits through a running API
   mnist-edge bench --data ../shared/data/mnist       # every model in-process and the server under load"""
 
@@ -282,6 +284,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(args)
 
 
+def cmd_read(args: argparse.Namespace) -> int:
+    """Print the handwritten number in each image file (one line of digits), as POST /v1/read reads it."""
+    from mnist_edge.runtime.api.read_files import at_url, in_process, read_files
+
+    read = at_url(args.url, args.model, args.token) if args.url else in_process(args.models_dir, args.model)
+    return read_files(args.files, read, out=sys.stdout, err=sys.stderr)
+
+
 def cmd_drawn_eval(args: argparse.Namespace) -> int:
     """Accuracy on MNIST test digits drawn the way people draw on a 280x280 canvas, through the API."""
     from mnist_edge.train.drawn_eval import evaluate_cli
@@ -424,6 +434,16 @@ def build_parser() -> argparse.ArgumentParser:
     _command(sub, "up", cmd_up, extra="serve,ui", populate=_up_flags, examples="""\
   mnist-edge up                                                      # draw at http://127.0.0.1:8501
   mnist-edge up --host 0.0.0.0 --ui-port 8080 --api-port 8081        # serve the canvas to the network""")
+
+    read = _command(sub, "read", cmd_read, extra="serve", examples="""\
+  mnist-edge read examples/number_2024.png photo.jpg                 # prints "2024  examples/number_2024.png", ...
+  mnist-edge read --url http://pi.local:8000 meter.jpg               # asks a running server instead""")
+    read.add_argument("files", type=Path, nargs="+", metavar="FILE", help="PNG, JPEG or any image Pillow reads, one line of handwriting each (required: no default)")
+    read.add_argument("--url", help="a running API to ask (default: none, read here with the models in --models-dir)")
+    read.add_argument("--models-dir", type=Path, default=default_models_dir(), metavar="DIR",
+                      help="the models to read with, without --url (default: %(default)s)")
+    read.add_argument("--model", help="model name (default: the manifest's default, or the server's)")
+    read.add_argument("--token", help="bearer token, if the server at --url wants one (default: none)")
 
     drawn = _command(sub, "drawn-eval", cmd_drawn_eval, extra=None, examples="""\
   mnist-edge drawn-eval --data ../shared/data/mnist --count 200 --save /tmp/drawn""")

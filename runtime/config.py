@@ -35,6 +35,9 @@ class ServeConfig:
     token: str | None = None  # when set, every route but the health probes wants `Authorization: Bearer <token>`
     max_body_bytes: int = 5 * 1024 * 1024  # a 280 x 280 canvas PNG is ~5 KB; a phone photo fits, a video doesn't
     max_batch: int = 64  # images per request: bounds one request's latency and memory on a Pi
+    # Characters one /v1/read may find: a meter reading or an amount has under a dozen; 32 bounds the batch the
+    # model runs (each touching pair is read several ways) and so one request's latency.
+    max_digits: int = 32
     max_image_pixels: int | None = None  # decompression-bomb limit; None: preprocess.MAX_PIXELS
     # Seconds from a request's first byte to its last; a slower one gets 408. A slow sender holds no thread meanwhile,
     # only memory and a connection; a 5 MB photo over a 2 Mbit/s link takes 20 s.
@@ -115,6 +118,7 @@ SOURCES: dict[str, tuple[str, str, Callable]] = {
     "token": ("--token", "TOKEN", _text),
     "max_body_bytes": ("--max-body-mb", "MAX_BODY_MB", _megabytes),
     "max_batch": ("--max-batch", "MAX_BATCH", _positive_int),
+    "max_digits": ("--max-digits", "MAX_DIGITS", _positive_int),
     "max_image_pixels": ("--max-image-pixels", "MAX_IMAGE_PIXELS", _positive_int),
     "read_timeout": ("--read-timeout", "READ_TIMEOUT", _seconds),
     "log_level": ("--log-level", "LOG_LEVEL", _log_level),

@@ -65,8 +65,9 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return labels, count
 
 
-def _digit_mask(ink: np.ndarray, strokes: np.ndarray) -> np.ndarray:
-    """The strokes that make the digit: the heaviest component (away from the frame) and those close to it."""
+def _digit_mask(ink: np.ndarray, strokes: np.ndarray, *, line: bool) -> np.ndarray:
+    """The strokes that make the digit: the heaviest component (away from the frame) and those close to it; with
+    `line`, every component away from the frame as heavy as a piece of it (a written number's other digits)."""
     h, w = strokes.shape
     mass = np.asarray(Image.fromarray(np.where(strokes, ink, np.float32(0)), mode="F").reduce(LABEL_STEP))
     labels, count = _components(rank_filter(mass > 0, 2 * LINK + 1, np.maximum))
@@ -83,7 +84,7 @@ def _digit_mask(ink: np.ndarray, strokes: np.ndarray) -> np.ndarray:
         ys, xs = np.nonzero(labels == k)
         boxes[k] = (ys.min(), ys.max(), xs.min(), xs.max())
     y0, y1, x0, x1 = boxes[best]
-    reach = NEAR * max(y1 - y0, x1 - x0, 1)
+    reach = np.inf if line else NEAR * max(y1 - y0, x1 - x0, 1)
     keep = [best] + [k for k, (a, b, c, d) in boxes.items() if k != best and k not in edge
                      and a <= y1 + reach and b >= y0 - reach and c <= x1 + reach and d >= x0 - reach
                      and weights[k] >= PIECE * weights[best]]
@@ -92,8 +93,9 @@ def _digit_mask(ink: np.ndarray, strokes: np.ndarray) -> np.ndarray:
     return np.asarray(small.resize((small.width * LABEL_STEP, small.height * LABEL_STEP), Image.Resampling.NEAREST))[:h, :w] > 0
 
 
-def photo_ink(grey: np.ndarray, *, dark_ink: bool) -> np.ndarray:
-    """A photo of a digit on paper (uint8 H x W) -> ink in [0, 1] (1 = the pen's full strength), only the digit's strokes.
+def photo_ink(grey: np.ndarray, *, dark_ink: bool, line: bool = False) -> np.ndarray:
+    """A photo of a digit on paper (uint8 H x W) -> ink in [0, 1] (1 = the pen's full strength), only the digit's strokes
+    (with `line`, every written stroke away from the frame: a number's digits).
 
     The result has the photo's shape, box-reduced first when its long side is 1,600 px or more.
     """
@@ -111,7 +113,7 @@ def photo_ink(grey: np.ndarray, *, dark_ink: bool) -> np.ndarray:
     strokes = ink > threshold
     if peak < MIN_INK or not strokes.any():
         raise BlankImageError("the photo has no ink on it (blank paper)", contrast=round(peak, 3))
-    keep = _digit_mask(ink, strokes)
+    keep = _digit_mask(ink, strokes, line=line)
     full = float(np.percentile(ink[strokes & keep], 90))
     # The strokes stretched to full strength (MNIST's are ~1.0), the grain below the threshold set to zero.
     return np.where(keep, np.clip((ink - threshold) / max(full - threshold, 1e-3), 0, 1), 0).astype(np.float32)

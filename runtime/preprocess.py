@@ -10,7 +10,7 @@ from mnist_edge.runtime.errors import BlankImageError, ImageDecodeError
 from mnist_edge.runtime.morphology import rank_filter
 from mnist_edge.runtime.photo import is_photo, photo_ink
 
-__all__ = ["MAX_PIXELS", "decode_image", "normalize", "preprocess", "scale_pixels"]
+__all__ = ["MAX_PIXELS", "decode_image", "find_ink", "fit_ink", "normalize", "preprocess", "scale_pixels"]
 
 BOX = 20  # MNIST fitted each digit into a 20 x 20 box, preserving its aspect ratio ...
 SIDE = 28  # ... and centred that box's centre of mass in a 28 x 28 field,
@@ -80,8 +80,12 @@ def _two_level(sample: np.ndarray) -> bool:
     return high - low >= MIN_CONTRAST and float(at_either.mean()) >= TWO_LEVEL_SHARE
 
 
-def _ink(image: np.ndarray) -> np.ndarray:
-    """H x W ink in [0, 1] (1 = the darkest or brightest stroke), whatever the polarity, alpha or lighting."""
+def find_ink(image: np.ndarray, *, line: bool = False) -> np.ndarray:
+    """H x W ink in [0, 1] (1 = the darkest or brightest stroke), whatever the polarity, alpha or lighting.
+
+    A photo keeps only its digit's strokes, or with `line` every stroke written on it (a number), and a photo's ink is
+    box-reduced when its long side is 1,600 px or more (runtime/photo.py); anything else keeps the image's shape.
+    """
     plane, is_alpha = _plane(image)
     if is_alpha:
         ink = _unit(plane)
@@ -92,7 +96,7 @@ def _ink(image: np.ndarray) -> np.ndarray:
         if is_photo(border, sample):  # unevenly lit paper: light and grain must go first
             grey = plane if plane.dtype == np.uint8 else (plane * 255 + 0.5).astype(np.uint8)
             try:
-                return photo_ink(grey, dark_ink=float(np.median(sample)) >= DARK_PAGE)
+                return photo_ink(grey, dark_ink=float(np.median(sample)) >= DARK_PAGE, line=line)
             except BlankImageError:
                 # A drawing whose ink covers half the frame (a big face in thick strokes) looks like lit paper to
                 # is_photo and like a dark page to photo_ink. When every pixel is page or ink, it is read as drawn:
@@ -141,7 +145,11 @@ def _widen_thin(crop: np.ndarray) -> np.ndarray:
 
 def normalize(image: np.ndarray) -> np.ndarray:
     """One image (H x W [x 1|3|4], uint8 or float) -> float32 28 x 28 x 1, MNIST-normalized: white ink on black."""
-    ink = _ink(image)
+    return fit_ink(find_ink(image))
+
+
+def fit_ink(ink: np.ndarray) -> np.ndarray:
+    """Ink (float32 H x W in [0, 1], some of it > 0) -> float32 28 x 28 x 1 as MNIST: cropped, fitted, centred."""
     crop = _widen_thin(_crop(ink))
     height, width = crop.shape
     scale = BOX / max(height, width)

@@ -73,6 +73,14 @@ def corrupt_png() -> bytes:
     return bytes(raw)
 
 
+def _strokes(count: int) -> bytes:
+    """A PNG of `count` upright strokes of one height in a row: as many characters for /v1/read."""
+    page = np.full((40, 10 * count + 10), 255, dtype=np.uint8)
+    for k in range(count):
+        page[5:35, 10 + 10 * k : 14 + 10 * k] = 0
+    return image_bytes(page, "PNG")
+
+
 def _json(value: str) -> bytes:
     return value.encode()
 
@@ -210,6 +218,22 @@ def corpus() -> list[Bad]:
             _json(f'{{"image": "{b64png}", "backend": ["x"]}}'), JSON),
         Bad("backend unknown in json", "POST", "/v1/predict", 404, "unknown_name",
             _pixels_body(good_pixels)[:-1] + b', "backend": "nope"}', JSON),
+        # /v1/read: predict's bodies for one image, a cap on the characters found
+        Bad("read truncated png", "POST", "/v1/read", 400, "bad_image", png[: len(png) // 2], PNG_TYPE),
+        Bad("read blank canvas", "POST", "/v1/read", 400, "blank_image",
+            image_bytes(np.full((280, 840), 255, np.uint8), "PNG"), PNG_TYPE),
+        Bad("read decompression bomb", "POST", "/v1/read", 413, "too_large", bomb_png(), PNG_TYPE),
+        Bad("read 40 strokes over the 32-character cap", "POST", "/v1/read", 413, "too_large", _strokes(40), PNG_TYPE),
+        Bad("read takes no instances", "POST", "/v1/read", 400, "unknown_parameter",
+            _json(f'{{"instances": [{{"image": "{b64png}"}}]}}'), JSON),
+        Bad("read unknown query parameter", "POST", "/v1/read?digits=4", 400, "unknown_parameter", png, PNG_TYPE),
+        Bad("read unknown backend", "POST", "/v1/read?backend=nope", 404, "unknown_name", png, PNG_TYPE),
+        Bad("read text/plain", "POST", "/v1/read", 415, "unsupported_media_type", b"2024", {"Content-Type": "text/plain"}),
+        Bad("read ragged pixels", "POST", "/v1/read", 400, "malformed_request", b'{"pixels": [[1, 2], [3]]}', JSON),
+        Bad("read data url bad base64", "POST", "/v1/read", 400, "bad_image", b'{"image": "data:image/png;base64,%%%"}',
+            JSON),
+        Bad("get on read", "GET", "/v1/read", 405, "method_not_allowed"),
+        Bad("read without token", "POST", "/v1/read", 401, "unauthorized", png, PNG_TYPE, token=""),
         # routes and methods
         Bad("get on predict", "GET", "/v1/predict", 405, "method_not_allowed"),
         Bad("delete models", "DELETE", "/v1/models", 405, "method_not_allowed"),

@@ -1,4 +1,5 @@
-"""MNIST digits as pen strokes: the paths a person's mouse would take to draw them on the 280 x 280 canvas."""
+"""MNIST digits as pen strokes: the paths a person's mouse would take to draw them on the 280 x 280 canvas, or a
+number's digits side by side on the wide one."""
 
 from __future__ import annotations
 
@@ -53,17 +54,30 @@ def _trace(pixels: set) -> list[list[tuple[int, int]]]:
     return paths
 
 
-def strokes(digit: np.ndarray, *, canvas: int = 280, height: int = 200, every: int = 3) -> list[list[tuple[float, float]]]:
-    """A 28 x 28 uint8 MNIST digit -> strokes of (x, y) canvas points, the digit about `height` px tall and centred."""
+def strokes(digit: np.ndarray, *, canvas: int = 280, height: int = 200, every: int = 3,
+            centre: tuple[float, float] | None = None) -> list[list[tuple[float, float]]]:
+    """A 28 x 28 uint8 MNIST digit -> strokes of (x, y) canvas points, the digit about `height` px tall and centred
+    on `centre` (the square canvas's middle by default)."""
     paths = _trace(_skeleton(digit))
     points = np.array([p for path in paths for p in path], dtype=np.float64)
     top, left = points.min(axis=0)
     span = max(np.ptp(points[:, 0]), np.ptp(points[:, 1]), 1.0)
     scale = height / span
-    offset_y = (canvas - np.ptp(points[:, 0]) * scale) / 2
-    offset_x = (canvas - np.ptp(points[:, 1]) * scale) / 2
+    centre_x, centre_y = centre or (canvas / 2, canvas / 2)
+    offset_y = centre_y - np.ptp(points[:, 0]) * scale / 2
+    offset_x = centre_x - np.ptp(points[:, 1]) * scale / 2
     out = []
     for path in paths:
         kept = path[::every] + ([path[-1]] if (len(path) - 1) % every else [])
         out.append([((x - left) * scale + offset_x, (y - top) * scale + offset_y) for y, x in kept])
     return out
+
+
+def number_strokes(digits: list[np.ndarray], *, size: tuple[int, int] = (840, 280),
+                   height: int = 170) -> list[list[tuple[float, float]]]:
+    """MNIST digits written left to right on a canvas of `size`, each about `height` px tall and centred in its own
+    equal slot (so gaps depend on each digit's width, as in handwriting); every digit's strokes in turn."""
+    width, tall = size
+    slot = width / len(digits)
+    return [path for n, digit in enumerate(digits)
+            for path in strokes(digit, height=min(height, slot - 16), centre=((n + 0.5) * slot, tall / 2))]

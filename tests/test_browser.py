@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -16,10 +17,10 @@ import requests
 from api_fixtures import canvas_png
 from PIL import Image
 from browser import CHROMIUM_ARGS, Process, chromium_path, cli, free_port, port_closed, wait_http
-from strokes import strokes
+from strokes import number_strokes, strokes
 
-from mnist_edge.webui.canvas import SIDE
-from mnist_edge.webui.page import COMPARE, UPLOAD
+from mnist_edge.webui.drawing import DIGIT_CANVAS, NUMBER_CANVAS
+from mnist_edge.webui.page import COMPARE, NUMBER, UPLOAD
 from mnist_edge.webui.up import ui_command, upload_limit_mb
 
 BARE = Path(__file__).with_name("bare_canvas.py")
@@ -34,6 +35,7 @@ WAIT_MS = 30_000
 # Digits drawn on each page in the speed comparison (about 2.5 strokes each); MNIST_EDGE_SPEED_DIGITS=20 for the figure.
 SPEED_DIGITS = int(os.environ.get("MNIST_EDGE_SPEED_DIGITS", "10"))
 PAUSE_MS = 300  # between strokes, as a person lifts the pen and moves to the next one
+SIDE = DIGIT_CANVAS[0]
 
 
 @pytest.fixture(scope="module")
@@ -256,6 +258,57 @@ def test_compare_lists_every_loaded_model_once_opened(page, product, mnist):
     table = page.locator("table").last.inner_text()
     for name in loaded:
         assert name in table, (name, table)
+
+
+def written_number(digits: list[np.ndarray]) -> bytes:
+    """A phone's photo of a number written on paper: dark digits side by side on a page lit unevenly, as a JPEG."""
+    light = np.linspace(235, 170, 1200, dtype=np.float32)[None, :].repeat(500, axis=0)
+    page = Image.new("L", (1200, 500), 0)
+    for n, digit in enumerate(digits):
+        page.paste(Image.fromarray(digit).resize((230, 230), Image.Resampling.BILINEAR), (40 + n * 280, 130))
+    ink = np.asarray(page, dtype=np.float32) / 255
+    buffer = io.BytesIO()
+    Image.fromarray((light * (1 - 0.8 * ink)).astype(np.uint8)).convert("RGB").save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def test_number_mode_reads_a_number_written_stroke_by_stroke_and_boxes_each_digit(page, mnist, tmp_path):
+    from playwright.sync_api import expect
+
+    first = {label: mnist.x_test[int(np.flatnonzero(mnist.y_test == label)[0])] for label in range(10)}
+    page.get_by_text(NUMBER, exact=True).click()
+    number = ANSWER.format(state="{state}") + "[data-number]"  # Number mode's markers carry data-number
+    page.wait_for_selector(number.format(state="blank"), state="attached", timeout=WAIT_MS)
+    expect(page.locator(CANVAS)).to_have_js_property("width", NUMBER_CANVAS[0], timeout=WAIT_MS)
+    paths = number_strokes([first[int(d)] for d in "2024"], size=NUMBER_CANVAS)
+    times = timed_strokes(page, paths)  # each stroke is sent and read on its own: the number grows as it is written
+    report = {"strokes": len(times), "median_ms": round(statistics.median(times), 1),
+              "p90_ms": round(float(np.percentile(times, 90)), 1)}
+    print(f"\nnumber mode, mouse-up to answer: {json.dumps(report)}")  # the figure; timings are never asserted
+    element = page.wait_for_selector(number.format(state="answer") + f'[data-strokes="{len(paths)}"]',
+                                     state="attached", timeout=WAIT_MS)
+    assert element.get_attribute("data-number") == "2024"
+    boxes = page.locator(".number-box")
+    expect(boxes).to_have_count(4, timeout=WAIT_MS)
+    assert [boxes.nth(n).get_attribute("data-digit") for n in range(4)] == list("2024")
+    lefts = []
+    for n in range(4):  # shown over the copy of the drawing, left to right, each with its digit and confidence
+        expect(boxes.nth(n)).to_be_visible()
+        assert boxes.nth(n).inner_text().startswith("2024"[n] + " · ")
+        lefts.append(boxes.nth(n).bounding_box()["x"])
+    assert lefts == sorted(lefts)
+    page.get_by_text("2024", exact=True).wait_for(timeout=WAIT_MS)  # the number, large
+    page.set_viewport_size({"width": 1400, "height": 1250})  # Streamlit scrolls inside: the shot shows what fits
+    page.get_by_text("round trip").wait_for(timeout=WAIT_MS)
+    shoot(page, tmp_path, "number")  # docs/number.png
+    # A photo of a written number is read the same way.
+    photo = tmp_path / "371.jpg"
+    photo.write_bytes(written_number([first[3], first[7], first[1]]))
+    page.get_by_text(UPLOAD).click()
+    page.locator('input[type="file"]').set_input_files(str(photo))
+    page.wait_for_selector(number.format(state="answer") + '[data-number="371"]', state="attached",
+                                     timeout=WAIT_MS)
+    expect(boxes).to_have_count(3, timeout=WAIT_MS)
 
 
 def test_undo_takes_back_the_last_stroke_and_clear_empties_the_canvas(page, mnist):

@@ -113,7 +113,7 @@ def test_parser_and_help_import_nothing_heavy():
     assert json.loads(result.stdout) == []
 
 
-@pytest.mark.parametrize("command", ["train", "convert", "publish", "export", "drawn-eval"])
+@pytest.mark.parametrize("command", ["train", "convert", "publish", "export", "read", "drawn-eval"])
 def test_help_has_examples_and_every_default(command):
     parser = build_parser()
     sub = next(a for a in parser._subparsers._group_actions if a.dest == "command").choices[command]
@@ -356,3 +356,41 @@ def test_serve_help_names_the_server_serve_starts(platform, monkeypatch):
     assert said, serve_help
     assert started == [said[1] if platform == "linux" else said[2]]
     assert " ".join(parser.format_help().split()).count(said[0]) == 1  # the command list says the same
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_read_prints_each_files_number_in_process(capsys):
+    files = [EXAMPLES / "canvas_7.png", EXAMPLES / "photo_2.jpg"]
+    code, out, err = run(capsys, "read", *map(str, files))
+    assert code == 0 and out.splitlines() == [f"7  {files[0]}", f"2  {files[1]}"], err
+
+
+def test_read_a_bad_file_is_one_line_and_the_others_are_still_read(capsys, tmp_path):
+    from PIL import Image
+
+    (tmp_path / "notes.txt").write_text("2024")
+    Image.new("L", (200, 80), 255).save(tmp_path / "blank.png")
+    good = EXAMPLES / "canvas_7.png"
+    code, out, err = run(capsys, "read", str(tmp_path / "notes.txt"), str(good), str(tmp_path / "blank.png"),
+                         str(tmp_path / "missing.png"))
+    assert code == 1 and out.splitlines() == [f"7  {good}"]
+    errors = [line for line in err.splitlines() if line.startswith("mnist-edge: error:")]
+    assert len(errors) == 3
+    assert "notes.txt: not an image" in errors[0] and "blank.png: the image has no ink" in errors[1]
+    assert "missing.png: No such file" in errors[2]
+
+
+def test_read_asks_a_running_server_with_url(capsys, app):
+    from mnist_edge.benchmarks.background import start_background
+
+    server = start_background(app)
+    try:
+        good = EXAMPLES / "canvas_7.png"
+        code, out, _ = run(capsys, "read", "--url", server.url, str(good), str(EXAMPLES / "v2_7.json"))
+        assert code == 1 and out.splitlines() == [f"7  {good}"]
+    finally:
+        server.close()
+    code, _, err = run(capsys, "read", "--url", server.url, str(good))
+    assert code == 1 and "cannot reach the API" in one_line_error(err)

@@ -20,7 +20,8 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 from mnist_edge.benchmarks.background import start_background
 from mnist_edge.runtime.api import api_v2, v2_binary
 from mnist_edge.runtime.errors import MnistEdgeError
-from mnist_edge.runtime.preprocess import preprocess
+from mnist_edge.runtime.preprocess import find_ink, preprocess
+from mnist_edge.runtime.segment import choose, segment
 
 # Bounded so CI stays fast: each property and each API operation gets this many generated cases.
 EXAMPLES = 60
@@ -53,6 +54,34 @@ def test_preprocess_any_bytes_give_a_valid_input_or_a_typed_error(data):
         assert 400 <= exc.status < 500
         return
     _valid_input(batch)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hnp.arrays(ANY_DTYPE, hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=40)))
+def test_segment_any_array_gives_characters_inside_it_or_a_typed_error(image):
+    try:
+        ink = find_ink(image, line=True)
+        found = segment(ink, limit=8)
+    except MnistEdgeError as exc:
+        assert 400 <= exc.status < 500 and exc.message
+        return
+    assert 1 <= len(found.readings) <= 8 and all(found.readings)
+    for piece in found.pieces:
+        _valid_input(piece.image[None])
+        x, y, w, h = piece.box
+        assert 0 <= x < x + w <= ink.shape[1] and 0 <= y < y + h <= ink.shape[0]
+    assert len(choose(found, np.ones(len(found.pieces)))) >= len(found.readings)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, database=None)
+@given(st.binary(max_size=2048))
+def test_read_any_bytes_give_a_number_or_a_typed_error(app, data):
+    response = app.test_client().post("/v1/read", data=data, content_type="application/octet-stream")
+    if response.status_code != 200:
+        assert 400 <= response.status_code < 500 and response.json["error"]["code"]
+        return
+    body = response.json
+    assert body["number"] == "".join(str(item["digit"]) for item in body["digits"] if item["is_digit"])
 
 
 JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-300, 300) | st.floats(allow_nan=False)

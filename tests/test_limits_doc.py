@@ -24,6 +24,7 @@ JSON_DEPTH = 1024  # orjson's; checked below by parsing
 LIMIT_FIELDS = {
     "max_body_bytes": DEFAULTS.max_body_bytes / (1024 * 1024),  # quoted in MB, as the flag takes it
     "max_batch": DEFAULTS.max_batch,
+    "max_digits": DEFAULTS.max_digits,
     "max_image_pixels": DEFAULTS.max_image_pixels or MAX_PIXELS,
     "read_timeout": DEFAULTS.read_timeout,
     "workers": 1,  # None: one per CPU core

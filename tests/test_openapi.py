@@ -6,6 +6,7 @@ import json
 import re
 from urllib.parse import quote
 
+import numpy as np
 import pytest
 from api_fixtures import b64, damaged_copy, ink_square, png
 from jsonschema import Draft202012Validator
@@ -24,6 +25,8 @@ RAW = {"data": DRAWING, "content_type": "image/png"}
 _HEADER = json.dumps({"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "UINT8",
                                   "parameters": {"binary_data_size": 784}}], "parameters": {"binary_data_output": True}})
 BINARY = {"data": _HEADER.encode() + bytes(784), "headers": {"Inference-Header-Content-Length": str(len(_HEADER))}}
+TWO_BARS = {"data": png(np.hstack([ink_square(), ink_square()])), "content_type": "image/png"}  # "11": two characters
+BLANK = {"data": png(np.full((40, 90), 255, dtype=np.uint8)), "content_type": "image/png"}
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +38,7 @@ def apps(app, shipped_models, tmp_path_factory) -> dict:
         "token": create_app(ServeConfig(models_dir=shipped_models, models=["onnx-int8"], token="t")),
         "damaged": create_app(ServeConfig(models_dir=broken)),
         "dead": create_app(ServeConfig(models_dir=broken, models=list(BROKEN.values()))),
+        "one_digit": create_app(ServeConfig(models_dir=shipped_models, models=["onnx-int8"], max_digits=1)),
     }
 
 
@@ -51,6 +55,15 @@ CASES = [
     ("ok", "POST", "/v1/predict", "/v1/predict", {"data": b"x", "content_type": "text/csv"}, 415),
     ("token", "POST", "/v1/predict", "/v1/predict", RAW, 401),
     ("damaged", "POST", "/v1/predict", "/v1/predict?backend=onnx-fp32", RAW, 503),
+    ("ok", "POST", "/v1/read", "/v1/read", TWO_BARS, 200),
+    ("ok", "POST", "/v1/read", "/v1/read?return_image=true", {"json": {"pixels": ink_square().tolist()}}, 200),
+    ("ok", "POST", "/v1/read", "/v1/read", BLANK, 400),
+    ("ok", "POST", "/v1/read", "/v1/read", {"json": {"instances": [{"image": b64(DRAWING)}]}}, 400),
+    ("ok", "POST", "/v1/read", "/v1/read?backend=nope", RAW, 404),
+    ("one_digit", "POST", "/v1/read", "/v1/read", TWO_BARS, 413),
+    ("ok", "POST", "/v1/read", "/v1/read", {"data": b"x", "content_type": "text/csv"}, 415),
+    ("token", "POST", "/v1/read", "/v1/read", RAW, 401),
+    ("damaged", "POST", "/v1/read", "/v1/read?backend=onnx-fp32", RAW, 503),
     ("ok", "POST", "/v1/compare", "/v1/compare?return_image=1", RAW, 200),
     ("ok", "POST", "/v1/compare", "/v1/compare", {"json": {"pixels": [[0]]}}, 400),
     ("ok", "POST", "/v1/compare", "/v1/compare", {"data": b"x", "content_type": "text/csv"}, 415),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import socket
@@ -17,13 +18,19 @@ from mnist_edge.benchmarks.background import start_background
 from mnist_edge.runtime.api.app import create_app
 from mnist_edge.runtime.config import ServeConfig
 from mnist_edge.webui.client import ApiClient, ApiError
-from mnist_edge.webui.drawing import canvas_png, enlarged
+from mnist_edge.webui.drawing import (COPY_HEIGHT, COPY_WIDTH, DIGIT_CANVAS, NUMBER_CANVAS, boxable_copy, boxed,
+                                      canvas_png, enlarged)
+from mnist_edge.webui.page import DIGIT, NUMBER, NUMBER_HINT
 
-# The page as the app runs it, with the canvas replaced by whatever the test put in session state.
+# The page as the app runs it, with the canvas replaced by whatever the test put in session state; the canvas asked
+# for (key, size) is kept there too.
 SCRIPT = """
 import streamlit as st
 from mnist_edge.webui.page import Drawing, main
-main(lambda stroke_width, key: Drawing(st.session_state.get("pixels"), st.session_state.get("strokes", 1)))
+def draw(stroke_width, key, size, label):
+    st.session_state["asked"] = (key, size)
+    return Drawing(st.session_state.get("pixels"), st.session_state.get("strokes", 1))
+main(draw)
 """
 
 
@@ -77,8 +84,10 @@ def canvas(digit: np.ndarray) -> np.ndarray:
     return pixels
 
 
-def page(monkeypatch, url: str, pixels: np.ndarray | None = None, *, compare: bool = False, **env: str) -> AppTest:
-    """The page run once against `url` with `pixels` on the canvas (and every model's answer open if `compare`)."""
+def page(monkeypatch, url: str, pixels: np.ndarray | None = None, *, compare: bool = False, mode: str = DIGIT,
+         **env: str) -> AppTest:
+    """The page run once against `url` in `mode` with `pixels` on the canvas (and every model's answer open if
+    `compare`)."""
     monkeypatch.setenv("MNIST_EDGE_API_URL", url)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -87,6 +96,7 @@ def page(monkeypatch, url: str, pixels: np.ndarray | None = None, *, compare: bo
         at.session_state["pixels"] = pixels
     if compare:
         at.session_state["compare_open"] = True  # as if the expander had been clicked open
+    at.session_state["mode"] = mode
     at.run()
     assert not at.exception, at.exception
     return at
@@ -128,7 +138,7 @@ def test_drawn_digits_come_back_with_their_label_chart_image_and_timings(monkeyp
         answer = markers(at)["answer"]
         right += attr(answer, "prediction") == str(label)
     assert right >= 9, f"{right} of 10 digits read right"
-    assert len(at.get("vega_lite_chart")) == 1  # the ten probabilities
+    assert len(at.get("vega_lite_chart")) == 1 and len(at.expander) == 1  # the ten probabilities; every model
     assert "what the model saw" in str(at.get("image")[0].proto)
     assert "inference" in at.caption[0].value and attr(answer, "backend") in at.caption[0].value
 
@@ -207,6 +217,9 @@ def test_the_client_passes_on_the_apis_own_message(api):
     with pytest.raises(ApiError) as caught:
         ApiClient(url=api).predict(b"", model="no-such-model")
     assert caught.value.status in (400, 404)
+    with pytest.raises(ApiError) as caught:
+        ApiClient(url=api).read(png_of(Image.new("L", NUMBER_CANVAS, 0)))  # nothing written
+    assert caught.value.status == 400 and caught.value.code == "blank_image", caught.value.message
 
 
 def test_canvas_png_is_one_channel_and_none_when_blank(mnist):
@@ -222,8 +235,6 @@ def test_canvas_png_is_one_channel_and_none_when_blank(mnist):
 def test_enlarged_keeps_every_pixel_sharp():
     buffer = io.BytesIO()
     Image.fromarray(np.arange(784, dtype=np.uint32).reshape(28, 28).astype(np.uint8)).save(buffer, format="PNG")
-    import base64
-
     big = np.asarray(enlarged(base64.b64encode(buffer.getvalue()).decode()))
     assert big.shape == (196, 196)
     assert np.array_equal(big[::7, ::7], np.arange(784).reshape(28, 28).astype(np.uint8))
@@ -261,3 +272,120 @@ def test_labelled_digits_in_a_coloured_pen_read_right(monkeypatch, api, mnist, c
         pixels[..., :3] = (pixels[..., :3].astype(np.uint16) * np.array(colour) // 255).astype(np.uint8)
         right += attr(markers(page(monkeypatch, api, pixels))["answer"], "prediction") == str(label)
     assert right >= 9, f"{right} of 10 digits in pen colour {colour} read right"
+def png_of(image: Image.Image) -> bytes:
+    """An image's PNG bytes."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def number_canvas(digits: list[np.ndarray], *, tall: int = 160) -> tuple[np.ndarray, list[list[int]]]:
+    """MNIST digits side by side on the number canvas as it holds them (RGBA, white on black), and each one's box."""
+    width, height = NUMBER_CANVAS
+    step = width // len(digits)
+    side = min(tall, step - 20)  # a gap of 20 px at least between neighbours
+    pixels = np.zeros((height, width, 4), dtype=np.uint8)
+    pixels[..., 3] = 255
+    boxes = []
+    for n, digit in enumerate(digits):
+        x, y = n * step + (step - side) // 2, (height - side) // 2
+        pixels[y:y + side, x:x + side, :3] = np.asarray(Image.fromarray(digit).resize((side, side)))[:, :, None]
+        boxes.append([x, y, side, side])
+    return pixels, boxes
+
+
+def read_answer(items: list[tuple[int, bool, list[int]]]) -> dict:
+    """An answer as POST /v1/read gives it, for (digit, is_digit, box) items."""
+    digits = [{"digit": d, "confidence": 0.97, "is_digit": ok, "digit_score": 0.95 if ok else 0.1, "box": box,
+               "probabilities": [0.97 if k == d else 0.0033 for k in range(10)]} for d, ok, box in items]
+    return {"number": "".join(str(d) for d, ok, _ in items if ok), "digits": digits, "backend": "tflite-int8",
+            "format": "tflite", "precision": "int8", "timings_ms": {"preprocess": 1.0, "inference": 0.5, "total": 2.0}}
+
+
+def number_boxes(at: AppTest) -> list[str]:
+    """The boxes drawn over the copy of the image, as their raw HTML."""
+    bodies = [h.proto.body for h in at.get("html") if 'class="number-boxes"' in h.proto.body]
+    assert len(bodies) == 1, bodies
+    return bodies[0].split('<div class="number-box" ')[1:]
+
+
+def test_number_mode_sits_beside_the_default_digit_mode_with_its_own_wide_canvas(monkeypatch, api):
+    calls = []
+    monkeypatch.setattr(ApiClient, "read", lambda *a, **k: calls.append(a) or {})
+    at = page(monkeypatch, api)
+    assert at.radio(key="mode").value == DIGIT and at.session_state["asked"] == ("canvas", DIGIT_CANVAS)
+    at.radio(key="mode").set_value(NUMBER).run()
+    assert at.session_state["asked"] == ("number-canvas", NUMBER_CANVAS)
+    assert at.title[0].value == "Read a number" and at.info[0].value == NUMBER_HINT
+    assert attr(markers(at)["blank"], "number") == "" and calls == []
+
+
+def test_number_mode_reads_a_drawn_number_large_with_a_box_on_each_digit(monkeypatch, api, mnist):
+    first = {label: mnist.x_test[int(np.flatnonzero(mnist.y_test == label)[0])] for label in range(10)}
+    pixels, slots = number_canvas([first[int(d)] for d in "2024"])
+    sent = []
+    read = ApiClient.read
+    monkeypatch.setattr(ApiClient, "read", lambda client, image, **k: sent.append(image) or read(client, image, **k))
+    at = page(monkeypatch, api, pixels, mode=NUMBER)
+    assert Image.open(io.BytesIO(sent[0])).size == NUMBER_CANVAS  # the whole wide drawing, one PNG
+    answer = markers(at)["answer"]
+    assert attr(answer, "number") == "2024" and attr(answer, "items") == "4" and attr(answer, "not_digits") == "0"
+    assert any(">2024</div>" in h.proto.body and "font-size:6rem" in h.proto.body for h in at.get("html"))
+    drawn = number_boxes(at)
+    assert [b.split('data-digit="', 1)[1].split('"', 1)[0] for b in drawn] == list("2024")
+    for box, (x, y, w, h) in zip(drawn, slots):  # each box on its own digit, in percent of the 840 x 280 canvas
+        left, top, width, height = (float(box.split(f"{side}:", 1)[1].split("%", 1)[0])
+                                    for side in ("left", "top", "width", "height"))
+        assert 100 * x / 840 <= left and left + width <= 100 * (x + w) / 840, (box, x, w)
+        assert 100 * y / 280 <= top and top + height <= 100 * (y + h) / 280, (box, y, h)
+    assert "4 digits read" in at.markdown[0].value and "inference" in at.caption[0].value
+    assert not at.expander  # every model's answer is one digit each: not offered beside a number
+
+
+def test_number_mode_marks_an_item_that_is_no_digit_in_red(monkeypatch, api, mnist):
+    pixels, slots = number_canvas([mnist.x_test[0]] * 3)
+    monkeypatch.setattr(ApiClient, "read", lambda *a, **k: read_answer([(7, True, slots[0]), (5, False, slots[1]),
+                                                                         (7, True, slots[2])]))
+    at = page(monkeypatch, api, pixels, mode=NUMBER)
+    answer = markers(at)["answer"]
+    assert attr(answer, "number") == "77" and attr(answer, "items") == "3" and attr(answer, "not_digits") == "1"
+    drawn = number_boxes(at)
+    assert [b.split('data-digit="', 1)[1].split('"', 1)[0] for b in drawn] == ["7", "none", "7"]
+    assert "7 · 97.0%" in drawn[0] and "#ff4b4b" in drawn[1] and ">?</span>" in drawn[1] and "#ff4b4b" not in drawn[2]
+    assert "1 mark that is no digit" in at.markdown[0].value
+
+
+def test_number_mode_says_why_an_image_with_too_many_characters_is_refused(monkeypatch, shipped_models, mnist):
+    running = start_background(create_app(ServeConfig(models_dir=shipped_models, models=["tflite-int8"],
+                                                       max_digits=2)))
+    try:
+        at = page(monkeypatch, running.url, number_canvas([mnist.x_test[0]] * 3)[0], mode=NUMBER)
+    finally:
+        running.close()
+    assert attr(markers(at)["error"], "status") == "413" and attr(markers(at)["error"], "number") == ""
+    assert "The API answered 413" in at.error[0].value and "limit is 2" in at.error[0].value
+
+
+def test_boxable_copy_is_upright_small_and_in_the_apis_pixels():
+    photo = Image.new("RGB", (4000, 3000), "white")
+    photo.paste((0, 0, 0), (100, 100, 600, 200))  # ink at the top left, as the camera's sensor stored it
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: turn 90 degrees clockwise to show upright
+    buffer = io.BytesIO()
+    photo.save(buffer, format="JPEG", exif=exif)
+    url, size = boxable_copy(buffer.getvalue())
+    assert size == (3000, 4000)  # what the API's boxes are in: the upright photo
+    assert url.startswith("data:image/jpeg;base64,")
+    copy = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+    assert copy.height <= COPY_HEIGHT and copy.width <= COPY_WIDTH and copy.width < copy.height
+    ink = np.argwhere(np.asarray(copy.convert("L")) < 128)
+    assert ink[:, 1].min() > copy.width / 2  # turned: the ink now sits at the top right
+    drawn = canvas_png(number_canvas([np.full((28, 28), 255, np.uint8)] * 3)[0])
+    url, size = boxable_copy(drawn)
+    assert url == "data:image/png;base64," + base64.b64encode(drawn).decode() and size == NUMBER_CANVAS  # as sent
+
+
+def test_boxed_places_boxes_in_percent_of_the_image():
+    body = boxed("data:image/png;base64,", (200, 100), read_answer([(3, True, [0, 0, 200, 100])])["digits"])
+    assert "left:0.000%;top:0.000%;width:100.000%;height:100.000%" in body and "#21c354" in body
+    assert "width:min(100%, 420px)" in boxed("data:,", (28, 28), [])  # a small image is shown big, as tall as a photo

@@ -1,7 +1,7 @@
 """The drawing canvas: a small Streamlit component of our own (canvas_script.py), white ink on black.
 
 No toolbar floats over it, as streamlit-drawable-canvas 0.13's does over the top right of its canvas (a stroke that
-started there left no ink): every pixel takes ink, and Undo and Clear sit below the square.
+started there left no ink): every pixel takes ink, and Undo and Clear sit below it.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import streamlit as st
 from PIL import Image
 
 from mnist_edge.webui.canvas_script import CSS, HTML, JS
+from mnist_edge.webui.drawing import DIGIT_CANVAS
 from mnist_edge.webui.page import Drawing
 
-SIDE = 280  # 10x MNIST's 28: room to draw, and an even step down to the 20 px box
 INK, PAPER = "#FFFFFF", "#000000"
 
 _pad = st.components.v2.component("mnist_edge.canvas", html=HTML, css=CSS, js=JS)
@@ -28,9 +28,13 @@ def pixels(data_url: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(encoded))).convert("RGBA"))
 
 
-def draw(stroke_width: int, key: str) -> Drawing:
-    """The 280 x 280 canvas; it sends its pixels at each stroke's pointer-up (mouse, pen or finger), Undo and Clear."""
-    state = _pad(key=key, data={"side": SIDE, "width": stroke_width, "ink": INK, "paper": PAPER},
+def draw(stroke_width: int, key: str, size: tuple[int, int] = DIGIT_CANVAS, label: str = "draw one digit") -> Drawing:
+    """The canvas of `size` (width, height); it sends its pixels at each stroke's pointer-up (mouse, pen or finger),
+    Undo and Clear."""
+    width, height = size
+    data = {"width": width, "height": height, "pen": stroke_width, "ink": INK, "paper": PAPER,
+            "label": f"Drawing canvas: {label}"}
+    state = _pad(key=key, data=data,
                  default={"drawing": None}, on_drawing_change=lambda: None, width="content", height="content")
     drawing = state.get("drawing") or {}
     png = drawing.get("png")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-# Undo and Clear sit below the square, so nothing ever lies over the drawing: every pixel takes ink.
+# Undo and Clear sit below the drawing, so nothing ever lies over it: every pixel takes ink.
 HTML = """<div class="pad">
-  <canvas aria-label="Drawing canvas: draw one digit"></canvas>
+  <canvas></canvas>
   <div class="pad-actions">
     <button type="button" data-act="undo" disabled>Undo</button>
     <button type="button" data-act="clear" disabled>Clear</button>
@@ -25,12 +25,12 @@ CSS = """
 """
 
 # Streamlit calls the default export on every rerun with the same parent element: the pad (its strokes) lives in a
-# WeakMap keyed by it, and only the pen follows `data`. A stroke is sent on its pointer-up, at once.
+# WeakMap keyed by it, and only its size, label and pen follow `data`. A stroke is sent on its pointer-up, at once.
 JS = """
 const pads = new WeakMap();
 
 const at = (pad, e) => {
-  const box = pad.canvas.getBoundingClientRect();  // the square may be shown smaller than its pixels on a phone
+  const box = pad.canvas.getBoundingClientRect();  // the canvas may be shown smaller than its pixels on a phone
   return { x: (e.clientX - box.left) * pad.canvas.width / box.width,
            y: (e.clientY - box.top) * pad.canvas.height / box.height };
 };
@@ -57,7 +57,7 @@ const paint = (pad, stroke) => {
   for (let n = 1; n <= stroke.points.length; n++) piece(pad.ctx, stroke, n);
 };
 const repaint = (pad) => {
-  pad.ctx.fillStyle = pad.pen.paper;
+  pad.ctx.fillStyle = pad.data.paper;
   pad.ctx.fillRect(0, 0, pad.canvas.width, pad.canvas.height);
   pad.strokes.forEach((stroke) => paint(pad, stroke));
 };
@@ -69,13 +69,13 @@ const send = (pad) => {
 
 const mount = (parent) => {
   const canvas = parent.querySelector(".pad canvas");
-  const pad = { canvas, ctx: canvas.getContext("2d"), strokes: [], current: null, pen: null, setStateValue: null,
+  const pad = { canvas, ctx: canvas.getContext("2d"), strokes: [], current: null, data: null, setStateValue: null,
                 undo: parent.querySelector('[data-act="undo"]'), clear: parent.querySelector('[data-act="clear"]') };
   canvas.addEventListener("pointerdown", (e) => {
     if (pad.current || (e.pointerType === "mouse" && e.button !== 0)) return;  // one stroke at a time, left button
     e.preventDefault();
-    canvas.setPointerCapture(e.pointerId);  // a stroke that leaves the square still ends with its pointer-up
-    pad.current = { id: e.pointerId, ink: pad.pen.ink, width: pad.pen.width, points: [at(pad, e)] };
+    canvas.setPointerCapture(e.pointerId);  // a stroke that leaves the canvas still ends with its pointer-up
+    pad.current = { id: e.pointerId, ink: pad.data.ink, width: pad.data.pen, points: [at(pad, e)] };
     dot(pad.ctx, pad.current);
   });
   canvas.addEventListener("pointermove", (e) => {
@@ -110,9 +110,11 @@ export default function (component) {
     pads.set(parentElement, pad);
   }
   pad.setStateValue = setStateValue;
-  pad.pen = data;
-  if (fresh || pad.canvas.width !== data.side) {
-    pad.canvas.width = pad.canvas.height = data.side;
+  pad.data = data;
+  pad.canvas.setAttribute("aria-label", data.label);
+  if (fresh || pad.canvas.width !== data.width || pad.canvas.height !== data.height) {
+    pad.canvas.width = data.width;
+    pad.canvas.height = data.height;
     repaint(pad);
   }
   return () => pads.delete(parentElement);

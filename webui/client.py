@@ -163,6 +163,11 @@ class ApiClient:
         params = {"return_image": str(return_image).lower(), **({"backend": model} if model else {})}
         return self._call("POST", "/v1/predict", params=params, data=image, headers={"Content-Type": content_type})
 
+    def read(self, image: bytes, *, content_type: str = "image/png", model: str | None = None) -> dict:
+        """POST one image of a handwritten number to /v1/read: the number, and each item's digit and box."""
+        params = {"backend": model} if model else {}
+        return self._call("POST", "/v1/read", params=params, data=image, headers={"Content-Type": content_type})
+
     def compare(self, image: bytes, *, content_type: str = "image/png") -> dict:
         """POST one image to /v1/compare: every loaded model's answer."""
         return self._call("POST", "/v1/compare", data=image, headers={"Content-Type": content_type})

@@ -1,4 +1,5 @@
-"""The Streamlit page: settings and status, the drawing or upload, the answer, and every model side by side.
+"""The Streamlit page: settings and status, the drawing or upload, the answer, and every model side by side; in Number
+mode a wide canvas, the number read and each item boxed.
 
 The canvas itself comes in as `draw`, so a test (AppTest cannot render the canvas) passes pixels instead.
 """
@@ -14,12 +15,15 @@ import numpy as np
 import streamlit as st
 
 from mnist_edge.webui.client import ApiClient, ApiError
-from mnist_edge.webui.drawing import canvas_png, enlarged
+from mnist_edge.webui.drawing import DIGIT_CANVAS, NUMBER_CANVAS, boxable_copy, boxed, canvas_png, enlarged
 
 STATUS_EVERY = 2.0  # seconds between readiness checks: the page notices an API that stops or comes back
 UPLOAD_TYPES = ["png", "jpg", "jpeg"]
 DRAW, UPLOAD = "Draw", "Upload a photo or scan"
+DIGIT, NUMBER = "One digit", "Number"
 BLANK_HINT = "Draw a digit (0-9) in the black box: the answer appears after every stroke."
+NUMBER_HINT = ("Write a number (say 2024) in the wide black box, its digits side by side: "
+               "it is read after every stroke.")
 COMPARE = "Every model on this drawing"
 # Streamlit's uploader refuses a file over its limit in the browser, with no rerun: while its newest file is a refused
 # one, the answers on the page belong to the file before, so they are hidden.
@@ -37,8 +41,9 @@ class Drawing:
     strokes: int
 
 
-# Renders the canvas at `stroke_width` under `key` and returns what it holds.
-DrawFn = Callable[[int, str], Drawing]
+# Renders the canvas at `stroke_width` under `key`, of (width, height) `size`, with its aria `label`; returns what it
+# holds.
+DrawFn = Callable[[int, str, tuple[int, int], str], Drawing]
 
 
 @st.cache_resource
@@ -49,6 +54,11 @@ def _client(url: str, token: str | None) -> ApiClient:
 @st.cache_data(ttl=5, show_spinner=False)
 def _models(url: str, token: str | None) -> dict:
     return _client(url, token).models()  # an ApiError is raised, not cached: a restarted API is seen at once
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _boxable_copy(image: bytes) -> tuple[str, tuple[int, int]]:
+    return boxable_copy(image)  # a rerun that is no new stroke or file (the status line, the model) decodes nothing
 
 
 def _marker(state: str, **data: object) -> None:
@@ -135,6 +145,27 @@ def _answer(client: ApiClient, image: bytes, content_type: str, model: str | Non
                f"inference {t['inference']:.2f} ms, API total {t['total']:.2f} ms, round trip {round_trip:.1f} ms")
 
 
+def _number(client: ApiClient, image: bytes, content_type: str, model: str | None, strokes: int) -> None:
+    started = time.perf_counter()
+    body = client.read(image, content_type=content_type, model=model)
+    round_trip = (time.perf_counter() - started) * 1000
+    number, items = body["number"], body["digits"]
+    others = sum(not item["is_digit"] for item in items)
+    if number:
+        st.html('<div style="font-size:6rem;font-weight:700;line-height:1;letter-spacing:0.06em">'
+                f"{html.escape(number)}</div>")
+    else:
+        st.html('<div style="font-size:2.6rem;font-weight:700;line-height:1.1">No digit in it</div>')
+    st.markdown(f"{len(number)} digit{'s' * (len(number) != 1)} read"
+                + (f", and {others} mark{'s' * (others != 1)} that {'is' if others == 1 else 'are'} no digit (red)"
+                   if others else ""))
+    _marker("answer", number=number, items=len(items), not_digits=others, strokes=strokes, backend=body["backend"])
+    st.html(boxed(*_boxable_copy(image), items))
+    t = body["timings_ms"]
+    st.caption(f"`{body['backend']}` ({body['format']} {body['precision']}): preprocess {t['preprocess']:.2f} ms, "
+               f"inference {t['inference']:.2f} ms, API total {t['total']:.2f} ms, round trip {round_trip:.1f} ms")
+
+
 def _compare(client: ApiClient, image: bytes, content_type: str) -> None:
     body = client.compare(image, content_type=content_type)
     rows = body["results"]
@@ -154,38 +185,48 @@ def _error(exc: ApiError) -> None:
         st.error(exc.message)
 
 
-def _input(source: str, draw: DrawFn, stroke: int) -> tuple[bytes | None, str, int, str]:
+def _input(mode: str, source: str, draw: DrawFn, stroke: int) -> tuple[bytes | None, str, int, str]:
     """The image to send (None: nothing yet), its content type, the stroke count and what to say when empty."""
+    number = mode == NUMBER
     if source == DRAW:
-        drawing = draw(stroke, "canvas")
-        return canvas_png(drawing.pixels), "image/png", drawing.strokes, BLANK_HINT
+        # Each mode has its own canvas (key), so the square's strokes never land in the wide one's state.
+        drawing = draw(stroke, "number-canvas", NUMBER_CANVAS, "write a number") if number \
+            else draw(stroke, "canvas", DIGIT_CANVAS, "draw one digit")
+        return canvas_png(drawing.pixels), "image/png", drawing.strokes, NUMBER_HINT if number else BLANK_HINT
     st.html(STALE_ANSWER_CSS)
     limit = st.get_option("server.maxUploadSize")  # `up` sets the API's limit; .streamlit/config.toml its default
-    upload = st.file_uploader("A PNG or JPEG of one digit: a photo of paper, a scan, a drawing", type=UPLOAD_TYPES,
+    what = "a written number" if number else "one digit"
+    upload = st.file_uploader(f"A PNG or JPEG of {what}: a photo of paper, a scan, a drawing", type=UPLOAD_TYPES,
                               help=f"At most {limit} MB: the API's request limit (`MNIST_EDGE_MAX_BODY_MB`).")
     if upload is None:
-        return None, "", 0, "Upload a PNG or JPEG of one handwritten digit."
+        return None, "", 0, f"Upload a PNG or JPEG of {'a handwritten number' if number else 'one handwritten digit'}."
     return upload.getvalue(), upload.type or "application/octet-stream", 0, ""
 
 
 @st.fragment
-def _workspace(client: ApiClient, model: str | None, source: str, draw: DrawFn, stroke: int) -> None:
+def _workspace(client: ApiClient, model: str | None, mode: str, source: str, draw: DrawFn, stroke: int) -> None:
     """The drawing or upload and its answers: a stroke reruns only this, not the sidebar, status line and model list."""
+    number = mode == NUMBER
+    # A number's wide canvas takes the width, its answer goes below; a digit's square has its answer beside it.
     with st.container(key="workspace"):
-        canvas_column, answer_column = st.columns([2, 3], gap="large")
-        with canvas_column:
-            image, content_type, strokes, hint = _input(source, draw, stroke)
-        with answer_column, st.container(key="answer"):
+        input_area, answer_area = (st.container(), st.container()) if number else st.columns([2, 3], gap="large")
+        with input_area:
+            image, content_type, strokes, hint = _input(mode, source, draw, stroke)
+        # Number mode's markers carry data-number (empty until a number is read), the digit's data-prediction.
+        empty = {"number": ""} if number else {"prediction": ""}
+        with answer_area, st.container(key="answer"):
             if image is None:
                 st.info(hint)
-                _marker("blank", prediction="")
+                _marker("blank", **empty)
                 return
             try:
-                _answer(client, image, content_type, model, strokes)
+                (_number if number else _answer)(client, image, content_type, model, strokes)
             except ApiError as exc:
                 _error(exc)
-                _marker("error", prediction="", status=exc.status or "", code=exc.code or "")
+                _marker("error", **empty, status=exc.status or "", code=exc.code or "")
                 return
+        if number:
+            return  # /v1/compare answers one digit per model: nothing to set beside a number
         # Every model's answer costs a call per model: asked for only while the expander is open.
         every_model = st.container(key="every-model").expander(COMPARE, key="compare_open", on_change="rerun")
         with every_model:
@@ -198,10 +239,14 @@ def _workspace(client: ApiClient, model: str | None, source: str, draw: DrawFn, 
 
 def main(draw: DrawFn) -> None:
     """The whole page; `draw` renders the canvas (canvas.py's component in the app, injected pixels in tests)."""
-    st.set_page_config(page_title="mnist-edge: draw a digit", page_icon=":material/draw:", layout="wide")
+    number = st.session_state.get("mode") == NUMBER  # the mode switch below, as last set
+    st.set_page_config(page_title=f"mnist-edge: {'read a number' if number else 'draw a digit'}",
+                       page_icon=":material/draw:", layout="wide")
     client, stroke = _settings()
-    st.title("Draw a digit")
+    st.title("Read a number" if number else "Draw a digit")
     _status(client)
     model = _pick_model(client)
-    source = st.radio("Input", [DRAW, UPLOAD], horizontal=True, label_visibility="collapsed")
-    _workspace(client, model, source, draw, stroke)
+    mode_column, source_column = st.columns([1, 2])
+    mode = mode_column.radio("Read", [DIGIT, NUMBER], key="mode", horizontal=True, label_visibility="collapsed")
+    source = source_column.radio("Input", [DRAW, UPLOAD], horizontal=True, label_visibility="collapsed")
+    _workspace(client, model, mode, source, draw, stroke)

@@ -11,7 +11,7 @@ from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from mnist_edge import __version__
-from mnist_edge.runtime.api import api_v1, api_v2, docs, metrics, openapi
+from mnist_edge.runtime.api import api_read, api_v1, api_v2, docs, metrics, openapi
 from mnist_edge.runtime.config import ServeConfig
 from mnist_edge.runtime.errors import (
     ConfigError, HttpError, InternalError, MnistEdgeError, PayloadTooLargeError, UnauthorizedError, UnknownNameError,
@@ -50,7 +50,7 @@ def create_app(config: ServeConfig | None = None, *, registry: ModelRegistry | N
     app.register_error_handler(Exception, handle_error)
     app.add_url_rule("/healthz", view_func=healthz)
     app.add_url_rule("/readyz", view_func=readyz)
-    for blueprint in (api_v1.bp, api_v2.bp, docs.bp, metrics.bp, openapi.bp):
+    for blueprint in (api_v1.bp, api_read.bp, api_v2.bp, docs.bp, metrics.bp, openapi.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -133,6 +133,17 @@ SCHEMAS = {
     "BatchInput": _obj(["instances"], PREDICT_OPTIONS, instances={
         "type": "array", "minItems": 1, "maxItems": MAX_BATCH, "description": "inputs run in one predict call",
         "items": {"oneOf": [_obj(["image"], image=IMAGE_IN), _obj(["pixels"], pixels=PIXELS_IN)]}}),
+    "ReadImageInput": _obj(["image"], PREDICT_OPTIONS, image=IMAGE_IN),
+    "ReadPixelsInput": _obj(["pixels"], PREDICT_OPTIONS, pixels=PIXELS_IN),
+    "ReadResponse": _obj(["number", "digits", "backend", "format", "precision", "timings_ms"], **MODEL,
+                         number={"type": "string", "pattern": "^[0-9]*$",
+                                 "description": "the digits of the items with is_digit true, in reading order"},
+                         digits={"type": "array", "minItems": 1, "items": ref("ReadItem"),
+                                 "description": "every character found, left to right, digits or not"},
+                         timings_ms=_obj(["preprocess", "inference", "total"], preprocess=NUM, inference=NUM, total=NUM)),
+    "ReadItem": _obj([*PREDICTION_KEYS, "box"], IMAGE_OUT, **PREDICTION, box={
+        "type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 4, "maxItems": 4,
+        "description": "[x, y, width, height] in the pixels of the image as sent, after its EXIF rotation"}),
     "CompareResponse": _obj(["results", "agree", "timings_ms"], IMAGE_OUT, agree=BOOL,
                             results={"type": "array", "items": _obj(
                                 ["backend", "format", "precision", *PREDICTION_KEYS, "inference_ms"],
@@ -188,6 +199,7 @@ def _v1_body(options: dict, json_inputs: list[str]) -> dict:
 
 
 PREDICT_BODY = _v1_body(PREDICT_OPTIONS, ["ImageInput", "PixelsInput", "BatchInput"])
+READ_BODY = _v1_body(PREDICT_OPTIONS, ["ReadImageInput", "ReadPixelsInput"])
 COMPARE_BODY = _v1_body(COMPARE_OPTIONS, ["CompareImageInput", "ComparePixelsInput"])
 V1_QUERY = [_param("backend", "query", STR, "model name (GET /v1/models); default: the server's default model"),
             _param("return_image", "query", BOOL, "include the 28 x 28 image the model saw")]
@@ -232,6 +244,12 @@ def build_document() -> dict:
             "Classify one image (upload, raw body or JSON) or a JSON batch (`instances`)." + V1_STRICT,
             _responses(_json({"oneOf": [ref("PredictResponse"), ref("BatchResponse")]}, "the answer"),
                        400, 401, 404, 413, 415, 503), tag="v1", body=PREDICT_BODY, params=V1_QUERY)},
+        "/v1/read": {"post": _op(
+            "Read a handwritten number: one line of digits in one image (upload, raw body or JSON), cut into characters "
+            "that are all read in one predict call; a blank image is a 400, more characters than the server's "
+            "--max-digits a 413." + V1_STRICT,
+            _responses(_json(ref("ReadResponse"), "the number and each character"), 400, 401, 404, 413, 415, 503),
+            tag="v1", body=READ_BODY, params=V1_QUERY)},
         "/v1/compare": {"post": _op(
             "One image through every loaded model." + V1_STRICT, _responses(_json(ref("CompareResponse"), "every model's answer"),
                                                                400, 401, 413, 415, 503), tag="v1", body=COMPARE_BODY,

@@ -32,6 +32,7 @@ HELP = {
     "token": "require `Authorization: Bearer TOKEN` (prefer the variable: flags show in `ps`)",
     "max_body_bytes": "largest request body in MB (default: 5)",
     "max_batch": "most images in one request (default: 64)",
+    "max_digits": "most characters /v1/read may find in one image (default: 32)",
     "max_image_pixels": "largest decoded image, width x height (default: 4000000)",
     "read_timeout": "seconds a request may take to arrive, first byte to last; then 408 (default: 30)",
     "log_level": "DEBUG, INFO, WARNING or ERROR (default: INFO)",

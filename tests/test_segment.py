@@ -1,0 +1,137 @@
+"""runtime/segment.py: components, which pieces make one character, specks, cuts of touching digits, boxes."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from mnist_edge.runtime.preprocess import find_ink
+from mnist_edge.runtime.segment import components, segment
+
+PEN = 14
+
+
+def written(*strokes: list[tuple[float, float]], size: tuple[int, int] = (560, 280), dots=()) -> np.ndarray:
+    """Black pen strokes (and round dots (x, y, radius)) on a white page, as a grey uint8 image."""
+    page = Image.new("L", size, 255)
+    pen = ImageDraw.Draw(page)
+    for path in strokes:
+        pen.line(path, fill=0, width=PEN, joint="curve")
+    for x, y, r in dots:
+        pen.ellipse([x - r, y - r, x + r, y + r], fill=0)
+    return np.asarray(page)
+
+
+def shifted(path: list[tuple[float, float]], dx: float) -> list[tuple[float, float]]:
+    return [(x + dx, y) for x, y in path]
+
+
+ONE = [(100, 60), (100, 220)]
+# A 5 as many write it: the body (down, round the belly) and, lifted, the flag across the top.
+FIVE_BODY = [(90, 60), (85, 130), (130, 120), (165, 150), (160, 200), (120, 220), (85, 205)]
+FIVE_FLAG = [(112, 56), (170, 52)]
+ZERO = [(120, 60), (160, 80), (170, 140), (160, 200), (120, 220), (80, 200), (70, 140), (80, 80), (120, 60)]
+
+
+def groups(image: np.ndarray) -> int:
+    """How many characters the segmentation finds (each read one or more ways)."""
+    return len(segment(find_ink(image, line=True), limit=32).readings)
+
+
+def bfs_labels(mask: np.ndarray) -> np.ndarray:
+    """A plain 8-connected flood fill, the reference the run-based labelling must agree with."""
+    labels = np.zeros(mask.shape, dtype=np.int32)
+    count = 0
+    for y, x in zip(*np.nonzero(mask)):
+        if labels[y, x]:
+            continue
+        count += 1
+        labels[y, x] = count
+        queue = deque([(y, x)])
+        while queue:
+            cy, cx = queue.popleft()
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    ny, nx = cy + dy, cx + dx
+                    if 0 <= ny < mask.shape[0] and 0 <= nx < mask.shape[1] and mask[ny, nx] and not labels[ny, nx]:
+                        labels[ny, nx] = count
+                        queue.append((ny, nx))
+    return labels
+
+
+@pytest.mark.parametrize("density", [0.1, 0.4, 0.6])
+def test_components_agree_with_a_flood_fill(density):
+    rng = np.random.default_rng(int(density * 10))
+    for _ in range(20):
+        mask = rng.random((int(rng.integers(1, 30)), int(rng.integers(1, 30)))) < density
+        labels, count = components(mask)
+        expected = bfs_labels(mask)
+        assert count == expected.max()
+        assert ((labels > 0) == mask).all()
+        # The same partition: each expected component is exactly one of ours, and the other way round.
+        pairs = set(zip(labels[mask].tolist(), expected[mask].tolist()))
+        assert len(pairs) == count
+
+
+def test_components_of_nothing():
+    labels, count = components(np.zeros((5, 7), dtype=bool))
+    assert count == 0 and not labels.any()
+
+
+def test_a_five_whose_flag_is_a_separate_stroke_is_one_character():
+    image = written(FIVE_BODY, FIVE_FLAG)
+    assert components(find_ink(image, line=True) > 0)[1] == 2  # two strokes, apart
+    assert groups(image) == 1
+
+
+@pytest.mark.parametrize(("strokes", "pieces"), [
+    # A 4: the angle, then the upright, broken where it crosses the bar (the pen skipped).
+    (([(95, 60), (80, 160), (190, 160)], [(160, 60), (160, 145)], [(160, 176), (160, 230)]), 3),
+    (([(70, 60), (180, 60)], [(188, 74), (115, 230)]), 2),  # a 7: the bar, then the stem, lifted between
+    (([(70, 60), (180, 60), (110, 230)], [(100, 145), (165, 145)]), 1),  # a crossed 7: the bar crosses the stem
+])
+def test_digits_of_several_strokes_are_one_character(strokes, pieces):
+    image = written(*strokes)
+    assert components(find_ink(image, line=True) > 0)[1] == pieces
+    assert groups(image) == 1
+
+
+def test_ones_with_a_gap_are_two_characters():
+    assert groups(written(ONE, shifted(ONE, 120))) == 2
+
+
+def test_a_dot_between_digits_is_dropped():
+    image = written(ONE, shifted(ONE, 200), dots=[(200, 215, 8)])
+    found = segment(find_ink(image, line=True), limit=32)
+    assert len(found.readings) == 2
+    for piece in found.pieces:  # no candidate holds the dot: both are the width of a stroke
+        assert piece.box[2] <= PEN + 4
+
+
+def test_a_speck_is_no_character_and_the_tallest_piece_sets_the_line():
+    assert groups(written(ZERO, dots=[(400, 140, 3)])) == 1
+
+
+def test_touching_zeros_are_offered_cut():
+    image = written(ZERO, shifted(ZERO, 98))  # the second's left side runs along the first's right side
+    assert components(find_ink(image, line=True) > 0)[1] == 1
+    found = segment(find_ink(image, line=True), limit=32)
+    assert len(found.readings) == 1
+    assert [len(reading) for reading in found.readings[0]].count(2) >= 1  # one way reads it as two characters
+    assert min(len(reading) for reading in found.readings[0]) == 1  # and one as it is
+
+
+def test_every_box_lies_inside_the_image():
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        strokes = [shifted(path, float(rng.uniform(-80, 420))) for path in (ONE, ZERO, FIVE_BODY, FIVE_FLAG)]
+        image = written(*strokes, dots=[(float(rng.uniform(0, 560)), float(rng.uniform(0, 280)), 5)])
+        ink = find_ink(image, line=True)
+        for piece in segment(ink, limit=32).pieces:
+            x, y, w, h = piece.box
+            assert 0 <= x and 0 <= y and w >= 1 and h >= 1 and x + w <= image.shape[1] and y + h <= image.shape[0]
+            assert ink[y : y + h, x : x + w].any()
+            assert piece.image.shape == (28, 28, 1)
