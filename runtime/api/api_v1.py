@@ -43,7 +43,7 @@ class Inputs:
     preprocess_ms: float
 
 
-def _b64(value: object) -> bytes:
+def b64_image(value: object) -> bytes:
     """Base64 text or a data: URL -> bytes."""
     if not isinstance(value, str) or not value:
         raise MalformedRequestError("`image` must be a non-empty base64 string (PNG/JPEG, or a data: URL)")
@@ -82,7 +82,7 @@ def _item(item: object, max_pixels: int) -> np.ndarray:
         raise MalformedRequestError("send one of `image` (base64 PNG/JPEG) or `pixels` (rows of numbers), "
                                     f"not {len(item)}")
     if "image" in item:
-        return preprocess(_b64(item["image"]), max_pixels=max_pixels)[0]
+        return preprocess(b64_image(item["image"]), max_pixels=max_pixels)[0]
     return normalize(_pixels(item["pixels"], max_pixels))
 
 
