@@ -24,6 +24,7 @@ EXAMPLES = """examples:
   mnist-edge export --triton /tmp/triton             # the served models -> a Triton/KServe repository
   mnist-edge serve                                   # the served models on http://127.0.0.1:8000
   mnist-edge up                                      # the API and the drawing canvas on http://127.0.0.1:8501
+  mnist-edge feedback stats                          # the corrections people made on the canvas
   mnist-edge drawn-eval --data ../shared/data/mnist  # drawn test digits through a running API
   mnist-edge bench --data ../shared/data/mnist       # every model in-process and the server under load"""
 
@@ -308,6 +309,19 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
     add_arguments(parser)
 
 
+def cmd_feedback(args: argparse.Namespace) -> int:
+    """Count, export or delete the corrections people made on the canvas (the database `serve` keeps)."""
+    from mnist_edge.runtime.feedback_cli import run
+
+    return run(args)
+
+
+def _feedback_flags(parser: argparse.ArgumentParser) -> None:
+    from mnist_edge.runtime.feedback_cli import add_arguments
+
+    add_arguments(parser)
+
+
 def _command(sub, name: str, func: Callable[[argparse.Namespace], int], *, extra: str | None, examples: str,
              populate: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.ArgumentParser:
     parser = sub.add_parser(name, help=func.__doc__, description=func.__doc__, epilog=f"examples:\n{examples}",
@@ -424,6 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
     _command(sub, "up", cmd_up, extra="serve,ui", populate=_up_flags, examples="""\
   mnist-edge up                                                      # draw at http://127.0.0.1:8501
   mnist-edge up --host 0.0.0.0 --ui-port 8080 --api-port 8081        # serve the canvas to the network""")
+
+    _command(sub, "feedback", cmd_feedback, extra=None, populate=_feedback_flags, examples="""\
+  mnist-edge feedback stats                                          # how many corrections, per label
+  mnist-edge feedback export /tmp/corrections                        # PNGs + corrections.csv (train --feedback)
+  mnist-edge feedback purge --yes                                    # delete them all""")
 
     drawn = _command(sub, "drawn-eval", cmd_drawn_eval, extra=None, examples="""\
   mnist-edge drawn-eval --data ../shared/data/mnist --count 200 --save /tmp/drawn""")

@@ -165,7 +165,8 @@ class FeedbackStore:
         with self._lock:
             conn = self._connect()
             try:
-                labels = conn.execute("SELECT label, count(*) FROM corrections GROUP BY label ORDER BY label").fetchall()
+                labels = conn.execute("SELECT label, count(*) FROM corrections GROUP BY label "
+                                      "ORDER BY label IS NULL, label").fetchall()  # 0-9, then not a digit
                 # Corrected: the model's answer differs from the label (a digit for "not a digit", or another digit).
                 corrected = conn.execute(
                     "SELECT count(*) FROM corrections WHERE answer_is_digit IS NOT NULL AND ("
