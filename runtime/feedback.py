@@ -69,11 +69,15 @@ def default_path(environ: dict[str, str] | None = None) -> Path:
 def _storage_error(exc: sqlite3.Error, path: Path) -> MnistEdgeError:
     """SQLite's failure as the API's: a full disk is 507, anything else that stops a write is 503."""
     code = getattr(exc, "sqlite_errorcode", None)
-    if code == sqlite3.SQLITE_FULL:
+    primary = code & 0xFF if code is not None else None  # the extended code's low byte is the primary one
+    if primary == sqlite3.SQLITE_FULL:
         return StorageFullError(f"the disk holding the feedback database {path} is full; nothing was stored")
-    if code is not None and code & 0xFF == sqlite3.SQLITE_READONLY:
-        return StorageUnavailableError(f"the feedback database {path} is read-only; nothing was stored")
-    if code is not None and code & 0xFF == sqlite3.SQLITE_BUSY:
+    # SQLite opens a WAL database on read-only media as "cannot open": its -wal and -shm files cannot be made there.
+    if primary == sqlite3.SQLITE_READONLY or (primary == sqlite3.SQLITE_CANTOPEN and path.parent.is_dir() and
+                                              not os.access(path.parent, os.W_OK)):
+        return StorageUnavailableError(f"the feedback database {path} is read-only (it and its folder must be "
+                                       "writable); nothing was stored")
+    if primary == sqlite3.SQLITE_BUSY:
         return StorageUnavailableError(f"the feedback database {path} stayed busy for {BUSY_TIMEOUT_S:g} s; "
                                        "nothing was stored, try again")
     return StorageUnavailableError(f"the feedback database {path} cannot be written ({exc}); nothing was stored")
@@ -205,7 +209,7 @@ class FeedbackStore:
                 writer.writerow([row.id, "" if row.label is None else row.label, f"{row.id}.png",
                                  "" if row.answer_digit is None else row.answer_digit,
                                  "" if row.answer_is_digit is None else int(row.answer_is_digit),
-                                 row.backend or "", row.model_sha256 or "", f"{row.created:.3f}"])
+                                 row.backend or "", row.model_sha256 or "", repr(row.created)])
         partial.replace(folder / "corrections.csv")
         return len(rows)
 
