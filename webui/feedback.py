@@ -66,11 +66,10 @@ def feedback_row(client: ApiClient, image: bytes, body: dict) -> None:
         return
     answer = {key: body[key] for key in ("digit", "confidence", "is_digit", "digit_score", "backend")}
     right = body["digit"] if body["is_digit"] else None
-    left, rest = st.columns([1, 5], vertical_alignment="bottom")
-    left.button("Right", key=f"right-{digest}", icon=":material/thumb_up:", on_click=_save,
-                args=(client, image, right, answer, digest))
+    st.button("Right", key=f"right-{digest}", icon=":material/thumb_up:", on_click=_save,
+              args=(client, image, right, answer, digest))
     key = f"wrong-{digest}"
-    rest.pills("Wrong, it was:", CHOICES, key=key, on_change=_save_choice, args=(client, image, answer, digest, key))
+    st.pills("Wrong, it was:", CHOICES, key=key, on_change=_save_choice, args=(client, image, answer, digest, key))
     if saved.get("digest") == digest:
         st.error(saved["line"])
         _marker("failed")
@@ -86,4 +85,5 @@ def feedback_count(client: ApiClient) -> None:
         if exc.status == 404:
             st.sidebar.caption("Corrections are off on this API.")
         return
-    st.sidebar.caption(f"Corrections stored: {stats['count']}, {stats['corrected']} of them for wrong answers")
+    wrong = f" ({stats['corrected']} where the model was wrong)" if stats["corrected"] else ""
+    st.sidebar.caption(f"Corrections stored: {stats['count']}{wrong}")
