@@ -1,5 +1,6 @@
 """The `mnist-edge` command: train, convert, publish and export a model; serve it, or run the whole product (up);
-measure it (drawn-eval, bench). Each subcommand imports what it needs when it runs."""
+measure it (drawn-eval, bench); keep the corrections people make on the canvas (feedback). Each subcommand imports
+what it needs when it runs."""
 
 from __future__ import annotations
 
