@@ -122,6 +122,10 @@ def _quiet_tensorflow() -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a CNN on MNIST into a new run folder: model.keras, training.json, confusion_matrix.png."""
     _quiet_tensorflow()
+    if args.feedback or args.from_dir:
+        from mnist_edge.train.feedback import train_cli
+
+        return train_cli(args)
     from mnist_edge.train.data import load_mnist
     from mnist_edge.train.runs import new_run, out_folder
 
@@ -245,8 +249,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
           f"{'non-digits flagged':>20}")
     for label, score in (("published", current), ("candidate", candidate)):
         if score:
+            corrections = "" if score.corrections is None else f"  held-back corrections {score.corrections:.2%}"
             print(f"{label:<11}{score.artifact:<16}{score.test_accuracy:>11.2%}{score.drawn_accuracy:>13.2%}"
-                  f"{score.false_rejection:>10.2%}{score.held_out_flagged:>20.2%}")
+                  f"{score.false_rejection:>10.2%}{score.held_out_flagged:>20.2%}{corrections}")
     kept = f" (the replaced set is in {args.models_dir / PREVIOUS}; undo: mnist-edge publish --rollback)"
     print(f"published {run} -> {args.models_dir}" + (kept if current else ""))
     print(_serves(args.models_dir))
@@ -359,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = _command(sub, "train", cmd_train, extra="train", examples="""\
   mnist-edge train --data ../shared/data/mnist                       # the shipped recipe (README, Train: its time)
   mnist-edge train --data ../shared/data/mnist --epochs 5 --limit 2000 --seed 3   # a quick trial
-  mnist-edge train --data ~/mnist.npz --arch seed --no-augment --out /tmp/seed""")
+  mnist-edge train --data ~/mnist.npz --arch seed --no-augment --out /tmp/seed
+  mnist-edge train --feedback ~/.local/share/mnist-edge/feedback.sqlite3 --from models  # learn from corrections""")
     train.add_argument("--data", type=Path, metavar="PATH", help=DATA_HELP)
     train.add_argument("--arch", default="cnn", help="cnn, or seed for the tutorial's network (default: cnn)")
     train.add_argument("--epochs", type=positive_int, metavar="N", help="passes over the training set (default: 15)")
@@ -381,6 +387,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a run folder or models/ whose model reads each image at three stroke weights: a new "
                             "network that reads each image once learns from its answers and the labels from the "
                             "start, with its recipe (default: none, fit a network, then distill its stroke views)")
+    train.add_argument("--feedback", type=Path, metavar="DB_OR_DIR",
+                       help="fine-tune the --from model on the corrections in this feedback database or `feedback "
+                            "export` folder, replaying MNIST, drawn digits and non-digits; a seeded 20%% is held back "
+                            "and measured before and after (--epochs: passes, default 3; default: train from scratch)")
+    train.add_argument("--from", dest="from_dir", type=Path, metavar="DIR",
+                       help="with --feedback: the models folder or run folder whose model.keras and training.json "
+                            "are fine-tuned (default: none)")
     train.add_argument("--out", type=Path, metavar="DIR",
                        help="write here instead: a new or empty folder, never the served models (default: a new "
                             "runs/<timestamp>/ under the current folder)")
