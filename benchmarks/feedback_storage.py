@@ -99,19 +99,23 @@ def _stored(db: Path) -> dict[int, tuple[int, int, int | None]]:
     return {row_id: (json.loads(answer)["client"], json.loads(answer)["seq"], label) for row_id, label, answer in rows}
 
 
+def _serve(port: int, db: Path, log: Path, *, workers: int, models_dir: Path | None):
+    """`mnist-edge serve` on `port` storing corrections in `db`, ready (a context manager)."""
+    flags = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--feedback-db", str(db)]
+    flags += ["--models-dir", str(models_dir)] if models_dir else []
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MNIST_EDGE_")}  # the caller's would change it
+    return launched([*SERVE, *flags], flags=flags, url=f"http://127.0.0.1:{port}", ready_path="/readyz", log=log,
+                    env=env)
+
+
 def durability(db: Path, log_dir: Path, *, total: int, clients: int, workers: int, models_dir: Path | None = None
                ) -> dict:
     """Post `total` corrections from `clients` threads, SIGKILL the server half-way, restart it; what survived."""
-    port = free_port()
-    flags = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--feedback-db", str(db)]
-    flags += ["--models-dir", str(models_dir)] if models_dir else []
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MNIST_EDGE_")}
-    tally, pngs = Tally(), drawings()
+    port, tally, pngs = free_port(), Tally(), drawings()
     threads = [threading.Thread(target=_client, args=(port, c, range(c, total, clients), tally, pngs), daemon=True)
                for c in range(clients)]
     started = time.perf_counter()
-    with launched([*SERVE, *flags], flags=flags, url=f"http://127.0.0.1:{port}", ready_path="/readyz",
-                  log=log_dir / "serve-1.log", env=env) as first:
+    with _serve(port, db, log_dir / "serve-1.log", workers=workers, models_dir=models_dir) as first:
         for thread in threads:
             thread.start()
         while len(tally.acked) < total // 2:
@@ -121,8 +125,7 @@ def durability(db: Path, log_dir: Path, *, total: int, clients: int, workers: in
         os.killpg(first.process.pid, signal.SIGKILL)  # master and workers at once: a power cut, as far as they know
         first.process.wait()
         killed_at = len(tally.acked)
-    with launched([*SERVE, *flags], flags=flags, url=f"http://127.0.0.1:{port}", ready_path="/readyz",
-                  log=log_dir / "serve-2.log", env=env):
+    with _serve(port, db, log_dir / "serve-2.log", workers=workers, models_dir=models_dir):
         for thread in threads:
             thread.join()
     seconds = time.perf_counter() - started
@@ -138,14 +141,9 @@ def durability(db: Path, log_dir: Path, *, total: int, clients: int, workers: in
 
 def latency(db: Path, log_dir: Path, *, requests: int, workers: int, models_dir: Path | None = None) -> dict:
     """Median ms of POST /v1/feedback and POST /v1/predict from one client, interleaved."""
-    port = free_port()
-    flags = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--feedback-db", str(db)]
-    flags += ["--models-dir", str(models_dir)] if models_dir else []
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MNIST_EDGE_")}
-    png = drawings()[3]
+    port, png = free_port(), drawings()[3]
     times: dict[str, list[float]] = {"predict": [], "feedback": []}
-    with launched([*SERVE, *flags], flags=flags, url=f"http://127.0.0.1:{port}", ready_path="/readyz",
-                  log=log_dir / "serve-latency.log", env=env):
+    with _serve(port, db, log_dir / "serve-latency.log", workers=workers, models_dir=models_dir):
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         answer = json.loads(_post(connection, "/v1/predict?return_image=true", png, "image/png")[1])
         shown = {key: answer[key] for key in ("digit", "confidence", "is_digit", "backend")}
@@ -158,13 +156,15 @@ def latency(db: Path, log_dir: Path, *, requests: int, workers: int, models_dir:
                 else:
                     status, _ = _post(connection, "/v1/feedback", correction, "application/json")
                 elapsed = (time.perf_counter() - begun) * 1000
-                assert status == (200 if kind == "predict" else 201), status
+                if status != (200 if kind == "predict" else 201):
+                    raise RuntimeError(f"{kind} answered {status}")
                 if i >= 20:
                     times[kind].append(elapsed)
         connection.close()
     p50 = {kind: statistics.median(values) for kind, values in times.items()}
     p90 = {kind: float(np.percentile(values, 90)) for kind, values in times.items()}
-    return {"requests": requests, "predict_p50_ms": round(p50["predict"], 2), "feedback_p50_ms": round(p50["feedback"], 2),
+    return {"requests": requests,
+            "predict_p50_ms": round(p50["predict"], 2), "feedback_p50_ms": round(p50["feedback"], 2),
             "predict_p90_ms": round(p90["predict"], 2), "feedback_p90_ms": round(p90["feedback"], 2),
             "ratio_p50": round(p50["feedback"] / p50["predict"], 2)}
 
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="server worker processes (default: 2)")
     parser.add_argument("--latency-requests", type=int, default=300, help="requests of each kind (default: 300)")
     parser.add_argument("--dir", type=Path, default=Path("feedback-bench"),
-                        help="where the databases and server logs go; on the disk being measured (default: %(default)s)")
+                        help="where the databases and server logs go, on the disk to measure (default: %(default)s)")
     parser.add_argument("--models-dir", type=Path, help="models to serve (default: the shipped ones)")
     args = parser.parse_args(argv)
     args.dir.mkdir(parents=True, exist_ok=True)

@@ -84,8 +84,8 @@ def test_export_writes_pngs_and_a_csv_that_reads_back_the_same(tmp_path):
 
 
 def test_a_broken_export_is_one_error_naming_the_line(tmp_path):
-    (tmp_path / "corrections.csv").write_text("id,label,file,answer_digit,answer_is_digit,backend,model_sha256,created\n"
-                                              "1,12,1.png,,,,,0\n")
+    header = "id,label,file,answer_digit,answer_is_digit,backend,model_sha256,created\n"
+    (tmp_path / "corrections.csv").write_text(header + "1,12,1.png,,,,,0\n")
     with pytest.raises(Exception, match=r"corrections.csv, line 2: .*0-9"):
         read_corrections(tmp_path)
     with pytest.raises(Exception, match="no feedback database"):
@@ -125,7 +125,8 @@ def test_an_older_database_is_migrated_and_keeps_its_rows(tmp_path, applied):
     check = sqlite3.connect(path)
     assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert check.execute("SELECT count(*) FROM unrelated").fetchone()[0] == 0
-    assert [label for (label,) in check.execute("SELECT label FROM corrections ORDER BY id")] == ([2, 3] if applied else [3])
+    labels = [label for (label,) in check.execute("SELECT label FROM corrections ORDER BY id")]
+    assert labels == ([2, 3] if applied else [3])
     check.close()
 
 
