@@ -39,6 +39,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             backend TEXT,
             model_sha256 TEXT,
             answer_json TEXT)""",),
+    # Counting rows walked the whole table (30,000 rows of 3 KB: 57 ms per correction); this covers every count.
+    ("CREATE INDEX corrections_answers ON corrections(label, answer_is_digit, answer_digit)",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
