@@ -95,7 +95,9 @@ def check_png(png: bytes) -> None:
 
 
 def check_label(label: object) -> int | None:
-    """0-9, or None for "not a digit"; anything else is refused."""
+    """0-9 (3.0 too: JSON's integers), or None for "not a digit"; anything else is refused."""
+    if isinstance(label, float) and label.is_integer():
+        label = int(label)
     if label is None or (isinstance(label, int) and not isinstance(label, bool) and 0 <= label <= 9):
         return label
     raise MalformedRequestError("`label` must be a digit 0-9, or null for \"not a digit\"")

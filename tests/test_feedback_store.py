@@ -100,10 +100,11 @@ def test_bad_drawings_and_labels_are_refused_and_nothing_is_stored(tmp_path):
         store.add(big, 1, {})
     with pytest.raises(ImageDecodeError):
         store.add(b"GIF89a not a png", 1, {})
-    for label in (10, -1, True, "3", 2.0):
+    for label in (10, -1, True, "3", 2.5, 1e300, float("nan")):
         with pytest.raises(MalformedRequestError):
             store.add(DRAWING, label, {})
     assert store.stats()["count"] == 0
+    assert store.add(DRAWING, 2.0, {}) == (1, 1) and store.corrections()[0].label == 2  # JSON's 2.0 is an integer
 
 
 @pytest.mark.parametrize("applied", range(SCHEMA_VERSION + 1))
