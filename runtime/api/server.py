@@ -15,6 +15,7 @@ from pathlib import Path
 # Nothing here may import prometheus_client (app, state, metrics): its multi-process mode is chosen at import time.
 from mnist_edge.runtime.config import SOURCES, ServeConfig, config_from, env_name
 from mnist_edge.runtime.errors import ConfigError, MnistEdgeError
+from mnist_edge.runtime.feedback import FeedbackStore
 
 IMPORTED_AT = time.perf_counter()  # fallback clock for cold start where /proc is missing
 log = logging.getLogger("mnist_edge.serve")
@@ -94,7 +95,7 @@ def log_models(registry) -> None:
             log.error("model %s FAILED: %s", name, slot.error)
 
 
-def log_feedback(store) -> None:
+def log_feedback(store: FeedbackStore | None) -> None:
     """Where corrections go and how many there are, or why they cannot be stored (prediction serves either way)."""
     if store is None:
         log.info("feedback off: /v1/feedback answers 404")
