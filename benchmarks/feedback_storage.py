@@ -18,6 +18,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import sqlite3
 import statistics
 import threading
@@ -108,6 +109,19 @@ def _serve(port: int, db: Path, log: Path, *, workers: int, models_dir: Path | N
                     env=env)
 
 
+def _wait_until_free(port: int, seconds: float = 30) -> None:
+    """Return once `port` can be listened on again, as `serve` will (SO_REUSEADDR: connections in TIME_WAIT allowed)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_server(("127.0.0.1", port)).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def durability(db: Path, log_dir: Path, *, total: int, clients: int, workers: int, models_dir: Path | None = None
                ) -> dict:
     """Post `total` corrections from `clients` threads, SIGKILL the server half-way, restart it; what survived."""
@@ -125,6 +139,7 @@ def durability(db: Path, log_dir: Path, *, total: int, clients: int, workers: in
         os.killpg(first.process.pid, signal.SIGKILL)  # master and workers at once: a power cut, as far as they know
         first.process.wait()
         killed_at = len(tally.acked)
+        _wait_until_free(port)  # a killed worker may still hold the listening socket for a moment
     with _serve(port, db, log_dir / "serve-2.log", workers=workers, models_dir=models_dir):
         for thread in threads:
             thread.join()
