@@ -29,15 +29,18 @@ class Score:
     false_rejection: float  # share of those drawings answered is_digit: false
     held_out_flagged: float  # share of the held-out non-digit generators' drawings answered is_digit: false
     drawings: int  # how many drawn digits the drawn figures come from
+    # Share of the candidate run's held-back corrections answered as people said (None: not trained on corrections).
+    corrections: float | None = None
 
 
-def score(folder: Path, manifest: dict, drawings: list, not_digits) -> Score:
+def score(folder: Path, manifest: dict, drawings: list, not_digits, corrections=None) -> Score:
     """Score a set's default artifact, loaded with the backend that serves it, on the given drawings and
-    non-digits (normalized N x 28 x 28 x 1)."""
+    non-digits (normalized N x 28 x 28 x 1), and on held-back corrections (images, labels) when given."""
     from mnist_edge.runtime.backends import backend_class
     from mnist_edge.runtime.registry import digit_threshold, model_path
     from mnist_edge.train.calibrate import flagged
     from mnist_edge.train.drawn import accuracy
+    from mnist_edge.train.feedback import answer_accuracy
 
     name = manifest["default"]
     entry = manifest["artifacts"][name]
@@ -45,8 +48,10 @@ def score(folder: Path, manifest: dict, drawings: list, not_digits) -> Score:
     backend = backend_class(entry["format"])(model_path(folder, entry["file"]))
     backend.load()
     drawn = accuracy(backend.predict, drawings, threshold=threshold)
+    corrected = None if corrections is None else answer_accuracy(backend.predict(corrections[0]), corrections[1],
+                                                                 threshold)
     return Score(name, entry["accuracy"], drawn["accuracy"], drawn["false_rejection"],
-                 flagged(backend.predict(not_digits), threshold), len(drawings))
+                 flagged(backend.predict(not_digits), threshold), len(drawings), corrected)
 
 
 def rejection_allowance(drawings: int) -> float:
@@ -65,6 +70,9 @@ def shortfalls(candidate: Score, current: Score) -> list[str]:
         found.append(f"drawn-digit accuracy {candidate.drawn_accuracy:.2%} < {current.drawn_accuracy:.2%}")
     if candidate.held_out_flagged < current.held_out_flagged:
         found.append(f"held-out non-digits flagged {candidate.held_out_flagged:.2%} < {current.held_out_flagged:.2%}")
+    if candidate.corrections is not None and current.corrections is not None \
+            and candidate.corrections < current.corrections:
+        found.append(f"held-back corrections {candidate.corrections:.2%} < {current.corrections:.2%}")
     allowed = max(current.false_rejection, rejection_allowance(candidate.drawings))
     if candidate.false_rejection > allowed:
         found.append(f"drawn digits rejected {candidate.false_rejection:.2%} > {allowed:.2%}")
@@ -74,8 +82,10 @@ def shortfalls(candidate: Score, current: Score) -> list[str]:
 def publish(run: Path, models_dir: Path, mnist: Mnist, *, count: int, seed: int = 0,
             force: bool = False) -> tuple[Score, Score | None]:
     """Compare run's set with models_dir's and install it unless it is worse (or `force`); return both scores.
-    Both are scored on `count` drawn test digits and `count` / 3 drawings of each held-out non-digit generator."""
+    Both are scored on `count` drawn test digits and `count` / 3 drawings of each held-out non-digit generator,
+    and, when the run was trained on corrections, on the corrections it held back."""
     from mnist_edge.train.drawn import drawn_set
+    from mnist_edge.train.feedback import read_held_back
     from mnist_edge.train.negatives import HELD_OUT, negative_images
 
     if run.resolve() == models_dir.resolve():
@@ -84,11 +94,12 @@ def publish(run: Path, models_dir: Path, mnist: Mnist, *, count: int, seed: int 
     drawings = drawn_set(mnist.x_test, mnist.y_test, count, seed)
     not_digits, _ = negative_images(HELD_OUT, max(1, count // 3), mnist.x_test, mnist.y_test, seed=seed,
                                     stream="evaluation")
-    candidate = score(run, manifest, drawings, not_digits)
+    held_back = read_held_back(run)
+    candidate = score(run, manifest, drawings, not_digits, held_back)
     current = None
     if (models_dir / MANIFEST_FILE).is_file():
         try:
-            current = score(models_dir, read_manifest(models_dir), drawings, not_digits)
+            current = score(models_dir, read_manifest(models_dir), drawings, not_digits, held_back)
         except MnistEdgeError as exc:  # a broken published set can only be replaced on purpose
             if not force:
                 raise PublishRefusedError(f"cannot measure the published model ({exc.message}); "

@@ -1,6 +1,6 @@
 """The `mnist-edge` command: train, convert, publish and export a model; serve it, or run the whole product (up);
-read the numbers written in image files (read); measure it (drawn-eval, bench). Each subcommand imports what it needs
-when it runs."""
+read the numbers written in image files (read); measure it (drawn-eval, bench); keep the corrections people
+make on the canvas (feedback). Each subcommand imports what it needs when it runs."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ EXAMPLES = """examples:
   mnist-edge serve                                   # the served models on http://127.0.0.1:8000
   mnist-edge up                                      # the API and the drawing canvas on http://127.0.0.1:8501
   mnist-edge read examples/number_2024.png          # the number written in an image
+  mnist-edge feedback stats                          # the corrections people made on the canvas
   mnist-edge drawn-eval --data ../shared/data/mnist  # drawn test digits through a running API
   mnist-edge bench --data ../shared/data/mnist       # every model in-process and the server under load"""
 
@@ -122,6 +123,10 @@ def _quiet_tensorflow() -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a CNN on MNIST into a new run folder: model.keras, training.json, confusion_matrix.png."""
     _quiet_tensorflow()
+    if args.feedback or args.from_dir:
+        from mnist_edge.train.feedback import train_cli
+
+        return train_cli(args)
     from mnist_edge.train.data import load_mnist
     from mnist_edge.train.runs import new_run, out_folder
 
@@ -245,8 +250,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
           f"{'non-digits flagged':>20}")
     for label, score in (("published", current), ("candidate", candidate)):
         if score:
+            corrections = "" if score.corrections is None else f"  held-back corrections {score.corrections:.2%}"
             print(f"{label:<11}{score.artifact:<16}{score.test_accuracy:>11.2%}{score.drawn_accuracy:>13.2%}"
-                  f"{score.false_rejection:>10.2%}{score.held_out_flagged:>20.2%}")
+                  f"{score.false_rejection:>10.2%}{score.held_out_flagged:>20.2%}{corrections}")
     kept = f" (the replaced set is in {args.models_dir / PREVIOUS}; undo: mnist-edge publish --rollback)"
     print(f"published {run} -> {args.models_dir}" + (kept if current else ""))
     print(_serves(args.models_dir))
@@ -318,6 +324,19 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
     add_arguments(parser)
 
 
+def cmd_feedback(args: argparse.Namespace) -> int:
+    """Count, export or delete the corrections people made on the canvas (the database `serve` keeps)."""
+    from mnist_edge.runtime.feedback_cli import run
+
+    return run(args)
+
+
+def _feedback_flags(parser: argparse.ArgumentParser) -> None:
+    from mnist_edge.runtime.feedback_cli import add_arguments
+
+    add_arguments(parser)
+
+
 def _command(sub, name: str, func: Callable[[argparse.Namespace], int], *, extra: str | None, examples: str,
              populate: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.ArgumentParser:
     parser = sub.add_parser(name, help=func.__doc__, description=func.__doc__, epilog=f"examples:\n{examples}",
@@ -354,7 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = _command(sub, "train", cmd_train, extra="train", examples="""\
   mnist-edge train --data ../shared/data/mnist                       # the shipped recipe (README, Train: its time)
   mnist-edge train --data ../shared/data/mnist --epochs 5 --limit 2000 --seed 3   # a quick trial
-  mnist-edge train --data ~/mnist.npz --arch seed --no-augment --out /tmp/seed""")
+  mnist-edge train --data ~/mnist.npz --arch seed --no-augment --out /tmp/seed
+  mnist-edge train --feedback ~/.local/share/mnist-edge/feedback.sqlite3 --from models  # learn from corrections""")
     train.add_argument("--data", type=Path, metavar="PATH", help=DATA_HELP)
     train.add_argument("--arch", default="cnn", help="cnn, or seed for the tutorial's network (default: cnn)")
     train.add_argument("--epochs", type=positive_int, metavar="N", help="passes over the training set (default: 15)")
@@ -376,6 +396,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a run folder or models/ whose model reads each image at three stroke weights: a new "
                             "network that reads each image once learns from its answers and the labels from the "
                             "start, with its recipe (default: none, fit a network, then distill its stroke views)")
+    train.add_argument("--feedback", type=Path, metavar="DB_OR_DIR",
+                       help="fine-tune the --from model on the corrections in this feedback database or `feedback "
+                            "export` folder, replaying MNIST, drawn digits and non-digits; a seeded 20%% is held back "
+                            "and measured before and after (--epochs: passes, default 3; default: train from scratch)")
+    train.add_argument("--from", dest="from_dir", type=Path, metavar="DIR",
+                       help="with --feedback: the models folder or run folder whose model.keras and training.json "
+                            "are fine-tuned (default: none)")
     train.add_argument("--out", type=Path, metavar="DIR",
                        help="write here instead: a new or empty folder, never the served models (default: a new "
                             "runs/<timestamp>/ under the current folder)")
@@ -444,6 +471,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the models to read with, without --url (default: %(default)s)")
     read.add_argument("--model", help="model name (default: the manifest's default, or the server's)")
     read.add_argument("--token", help="bearer token, if the server at --url wants one (default: none)")
+    _command(sub, "feedback", cmd_feedback, extra=None, populate=_feedback_flags, examples="""\
+  mnist-edge feedback stats                                          # how many corrections, per label
+  mnist-edge feedback export /tmp/corrections                        # PNGs + corrections.csv (train --feedback)
+  mnist-edge feedback purge --yes                                    # delete them all""")
 
     drawn = _command(sub, "drawn-eval", cmd_drawn_eval, extra=None, examples="""\
   mnist-edge drawn-eval --data ../shared/data/mnist --count 200 --save /tmp/drawn""")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mnist_edge.runtime.errors import ConfigError
+from mnist_edge.runtime.feedback import DEFAULT_MAX_BYTES, default_path
 
 ENV_PREFIX = "MNIST_EDGE_"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -43,6 +44,9 @@ class ServeConfig:
     # only memory and a connection; a 5 MB photo over a 2 Mbit/s link takes 20 s.
     read_timeout: float = 30.0
     log_level: str = "INFO"
+    feedback: bool = True  # POST/GET /v1/feedback store and count corrections; off: both answer 404
+    feedback_db: Path = field(default_factory=default_path)  # systemd's StateDirectory, else the user's data folder
+    feedback_max_bytes: int = DEFAULT_MAX_BYTES  # past it a correction gets 507: nothing is ever deleted to make room
 
 
 def _int(text: str) -> int:
@@ -98,6 +102,13 @@ def _log_level(text: str) -> str:
     return text.upper()
 
 
+def _off(text: str) -> bool:
+    """The value of a `--no-X` switch (or its variable set to 1/true/yes) -> X's setting, False."""
+    if text.strip().lower() not in ("1", "true", "yes", "on"):
+        raise ValueError("set it to 1 to turn the feature off, or leave it unset")
+    return False
+
+
 def _text(text: str) -> str:
     if not text.strip():
         raise ValueError("is empty")
@@ -122,6 +133,9 @@ SOURCES: dict[str, tuple[str, str, Callable]] = {
     "max_image_pixels": ("--max-image-pixels", "MAX_IMAGE_PIXELS", _positive_int),
     "read_timeout": ("--read-timeout", "READ_TIMEOUT", _seconds),
     "log_level": ("--log-level", "LOG_LEVEL", _log_level),
+    "feedback": ("--no-feedback", "NO_FEEDBACK", _off),
+    "feedback_db": ("--feedback-db", "FEEDBACK_DB", lambda text: Path(_text(text))),
+    "feedback_max_bytes": ("--feedback-max-mb", "FEEDBACK_MAX_MB", _megabytes),
 }
 
 

@@ -133,6 +133,20 @@ class HttpError(MnistEdgeError):
         self.code = code
 
 
+class StorageFullError(MnistEdgeError):
+    """The feedback database reached its size cap, or its disk is full: nothing was stored."""
+
+    status = 507
+    code = "storage_full"
+
+
+class StorageUnavailableError(MnistEdgeError):
+    """The feedback database cannot be written (read-only, no such folder, I/O error, busy): nothing was stored."""
+
+    status = 503
+    code = "storage_unavailable"
+
+
 class BenchmarkError(MnistEdgeError):
     """`mnist-edge bench` could not measure: a tool is missing, the server never got ready, a suite failed."""
 

@@ -89,6 +89,12 @@ def _pixels_body(rows: object) -> bytes:
     return orjson.dumps({"pixels": rows})
 
 
+def _feedback(image: object, *, omit: str | None = None, **fields: object) -> bytes:
+    """A correction's JSON body: the image, label 3 and an answer unless told otherwise."""
+    body = {"image": image, "label": 3, "answer": {"digit": 5, "is_digit": True}, **fields}
+    return orjson.dumps({key: value for key, value in body.items() if key != omit})
+
+
 def _v2(tensor: dict, **extra: object) -> bytes:
     return orjson.dumps({"inputs": [tensor], **extra})
 
@@ -238,6 +244,40 @@ def corpus() -> list[Bad]:
         Bad("get on predict", "GET", "/v1/predict", 405, "method_not_allowed"),
         Bad("delete models", "DELETE", "/v1/models", 405, "method_not_allowed"),
         Bad("no such route", "GET", "/v1/nothing/here", 404, "not_found"),
+        # v1 corrections: {"image": base64 PNG, "label": 0-9 or null, "answer": {...}}
+        Bad("feedback as a png body", "POST", "/v1/feedback", 415, "unsupported_media_type", png, PNG_TYPE),
+        Bad("feedback broken json", "POST", "/v1/feedback", 400, "invalid_json", b'{"label": ', JSON),
+        Bad("feedback json list", "POST", "/v1/feedback", 400, "malformed_request", b"[]", JSON),
+        Bad("feedback without label", "POST", "/v1/feedback", 400, "malformed_request", _feedback(b64png, omit="label"),
+            JSON),
+        Bad("feedback without image", "POST", "/v1/feedback", 400, "malformed_request", b'{"label": 3}', JSON),
+        Bad("feedback label 10", "POST", "/v1/feedback", 400, "malformed_request", _feedback(b64png, label=10), JSON),
+        Bad("feedback label a string", "POST", "/v1/feedback", 400, "malformed_request", _feedback(b64png, label="3"),
+            JSON),
+        Bad("feedback label true", "POST", "/v1/feedback", 400, "malformed_request", _feedback(b64png, label=True), JSON),
+        Bad("feedback label 3.5", "POST", "/v1/feedback", 400, "malformed_request", _feedback(b64png, label=3.5), JSON),
+        Bad("feedback image a jpeg", "POST", "/v1/feedback", 400, "bad_image",
+            _feedback(base64.b64encode(jpeg).decode()), JSON),
+        Bad("feedback corrupt png", "POST", "/v1/feedback", 400, "bad_image",
+            _feedback(base64.b64encode(corrupt_png()).decode()), JSON),
+        Bad("feedback png signature only", "POST", "/v1/feedback", 400, "bad_image",
+            _feedback(base64.b64encode(png[:8]).decode()), JSON),
+        Bad("feedback bad base64", "POST", "/v1/feedback", 400, "bad_image", _feedback("!!!"), JSON),
+        Bad("feedback image a number", "POST", "/v1/feedback", 400, "malformed_request", _feedback(12), JSON),
+        Bad("feedback png bomb", "POST", "/v1/feedback", 413, "too_large",
+            _feedback(base64.b64encode(bomb_png()).decode()), JSON),
+        Bad("feedback png over 256 KB", "POST", "/v1/feedback", 413, "too_large", _feedback(base64.b64encode(
+            image_bytes(np.random.default_rng(0).integers(0, 256, (600, 600), dtype=np.uint8), "PNG")).decode()), JSON),
+        Bad("feedback answer a list", "POST", "/v1/feedback", 400, "malformed_request",
+            _feedback(b64png, answer=[3]), JSON),
+        Bad("feedback answer over 16 KB", "POST", "/v1/feedback", 413, "too_large",
+            _feedback(b64png, answer={"note": "x" * 20_000}), JSON),
+        Bad("feedback unknown json key", "POST", "/v1/feedback", 400, "unknown_parameter",
+            _feedback(b64png, digit=3), JSON),
+        Bad("feedback unknown query parameter", "POST", "/v1/feedback?label=3", 400, "unknown_parameter",
+            _feedback(b64png), JSON),
+        Bad("feedback stats with a parameter", "GET", "/v1/feedback?label=3", 400, "unknown_parameter"),
+        Bad("delete feedback", "DELETE", "/v1/feedback", 405, "method_not_allowed"),
         # v2 JSON
         Bad("v2 unknown model", "POST", "/v2/models/nope/infer", 404, None, _v2(_tensor([1, 28, 28])), JSON),
         Bad("v2 unknown version", "POST", "/v2/models/onnx-int8/versions/0/infer", 404, None,
@@ -284,6 +324,8 @@ def corpus() -> list[Bad]:
         Bad("wrong token", "GET", "/v1/models", 401, "unauthorized", token="Bearer wrong"),
         Bad("basic auth instead of bearer", "GET", "/v1/models", 401, "unauthorized", token="Basic dXNlcjpwYXNz"),
         Bad("v2 without token", "POST", INFER, 401, None, _v2(_tensor([1, 28, 28])), JSON, token=""),
+        Bad("feedback without token", "POST", "/v1/feedback", 401, "unauthorized", _feedback(b64png), JSON, token=""),
+        Bad("feedback stats without token", "GET", "/v1/feedback", 401, "unauthorized", token=""),
         # whole requests on a socket: the ones that reach Flask answer in JSON, the rest come from the WSGI server
         Bad("content-length shorter than the body", "POST", "/v1/predict", 400, "bad_image",
             raw=_raw("POST /v1/predict HTTP/1.1", [b"Host: x", b"Content-Type: image/png",

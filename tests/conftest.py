@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,14 @@ def pytest_configure(config) -> None:
     absolute once, so tests that change folder or start subprocesses elsewhere still find it."""
     if os.environ.get("MNIST_DATA"):
         os.environ["MNIST_DATA"] = str(Path(os.environ["MNIST_DATA"]).resolve())
+    # Apps and servers the tests start store corrections in their default place: a private folder, not the user's.
+    os.environ.pop("STATE_DIRECTORY", None)
+    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="mnist-edge-test-data-")
+
+
+def pytest_unconfigure(config) -> None:
+    """Remove the private data folder pytest_configure made."""
+    shutil.rmtree(os.environ.get("XDG_DATA_HOME", ""), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

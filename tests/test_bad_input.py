@@ -72,7 +72,7 @@ def test_the_corpus_is_large_and_covers_every_route():
     assert len(ROWS) >= 50
     assert len({row.name for row in ROWS}) == len(ROWS)
     paths = {row.path.split("?")[0] for row in ROWS}
-    assert {"/v1/predict", "/v1/read", "/v1/compare", "/v1/models", "/v2/models/onnx-int8/infer"} <= paths
+    assert {"/v1/predict", "/v1/read", "/v1/compare", "/v1/models", "/v1/feedback", "/v2/models/onnx-int8/infer"} <= paths
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.name for row in ROWS])

@@ -430,3 +430,18 @@ def test_the_answer_comes_within_reach_of_the_bare_canvas(playwright_browser, pr
     report["median_difference_ms"] = round(report["page"]["median_ms"] - report["bare"]["median_ms"], 1)
     print(f"\nmouse-up to answer: {json.dumps(report)}")  # the figure; the bound below only catches a slow page
     assert report["median_difference_ms"] < 150, report
+
+
+def test_one_click_on_wrong_stores_a_correction_and_the_page_says_how_many(page, product, mnist, tmp_path):
+    before = requests.get(f"{product['api']}/v1/feedback", timeout=10).json()["count"]
+    said, _ = answer_after(page, strokes(mnist.x_test[int(np.flatnonzero(mnist.y_test == 5)[0])]))
+    page.wait_for_selector('.mnist-edge-feedback[data-state="ready"]', state="attached", timeout=WAIT_MS)
+    label = "4" if said != "4" else "6"
+    page.get_by_role("radio", name=label, exact=True).click()  # a chip of "Wrong, it was:"
+    saved = page.wait_for_selector('.mnist-edge-feedback[data-state="saved"]', state="attached", timeout=WAIT_MS)
+    assert int(saved.get_attribute("data-count")) == before + 1
+    page.get_by_text("so far.").first.wait_for(timeout=WAIT_MS)
+    page.get_by_text(f"Corrections stored: {before + 1}").wait_for(timeout=WAIT_MS)  # the sidebar's count
+    stats = requests.get(f"{product['api']}/v1/feedback", timeout=10).json()
+    assert stats["count"] == before + 1 and stats["by_label"][label] >= 1
+    shoot(page, tmp_path, "feedback")

@@ -21,6 +21,7 @@ from browser import CHROMIUM_ARGS, Process, chromium_path, free_port, wait_http
 from mnist_edge.cli import build_parser
 from mnist_edge.convert.triton import MAX_BATCH, export_triton
 from mnist_edge.runtime.config import ServeConfig
+from mnist_edge.runtime.feedback import default_path
 from mnist_edge.runtime.manifest import read_manifest
 from mnist_edge.webui.client import TOKEN_VAR, URL_VAR
 from mnist_edge.webui.up import ui_command
@@ -33,7 +34,8 @@ GUIDE = REPO / "docs" / "raspberry-pi.md"
 HARDENING = {"DynamicUser": "yes", "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
              "CapabilityBoundingSet": "", "Restart": "on-failure"}
 # [Service] keys that say what a unit runs and with how much memory; every other key must be the same in both units.
-OWN_KEYS = {"ExecStart", "Environment", "UnsetEnvironment", "RuntimeDirectory", "RuntimeDirectoryMode", "MemoryMax"}
+OWN_KEYS = {"ExecStart", "Environment", "UnsetEnvironment", "RuntimeDirectory", "RuntimeDirectoryMode", "MemoryMax",
+            "StateDirectory", "StateDirectoryMode"}
 ENV_FILE = "/etc/mnist-edge/env"
 PHONE = {"viewport": {"width": 412, "height": 915}, "device_scale_factor": 2.625, "is_mobile": True, "has_touch": True}
 ANSWER = '.mnist-edge-answer[data-state="{state}"]'
@@ -92,6 +94,14 @@ def test_the_api_unit_serves_loopback_with_a_private_metrics_folder():
     runtime_dir = settings["RuntimeDirectory"][0]
     assert f"PROMETHEUS_MULTIPROC_DIR=/run/{runtime_dir}" in settings["Environment"]
     assert "MNIST_EDGE_HOST=127.0.0.1" in settings["Environment"]  # loopback unless /etc/mnist-edge/env says otherwise
+
+
+def test_the_api_unit_keeps_corrections_in_its_state_directory():
+    settings = service(API_UNIT)
+    [state] = settings["StateDirectory"]
+    assert settings["StateDirectoryMode"] == ["0700"]
+    # What systemd sets for StateDirectory=, and where `serve` then keeps corrections (ProtectSystem=strict allows it).
+    assert default_path({"STATE_DIRECTORY": f"/var/lib/{state}"}) == Path(f"/var/lib/{state}/feedback.sqlite3")
 
 
 def test_both_units_have_the_same_hardening():

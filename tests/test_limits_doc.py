@@ -13,6 +13,8 @@ from waitress.adjustments import Adjustments
 
 from mnist_edge.runtime.config import SOURCES, ServeConfig, env_name
 from mnist_edge.runtime.decode import MAX_PIXELS
+from mnist_edge.runtime.feedback import BUSY_TIMEOUT_S, MAX_PNG_BYTES
+from mnist_edge.runtime.api.api_feedback import MAX_ANSWER_BYTES
 from mnist_edge.runtime.api.reading_worker import HEAD_LIMIT
 from mnist_edge.runtime.api.workers import GRACEFUL_SECONDS
 
@@ -29,12 +31,16 @@ LIMIT_FIELDS = {
     "read_timeout": DEFAULTS.read_timeout,
     "workers": 1,  # None: one per CPU core
     "threads": DEFAULTS.threads,
+    "feedback_max_bytes": DEFAULTS.feedback_max_bytes / (1024 * 1024),  # quoted in MB, as the flag takes it
 }
 GUNICORN = GunicornConfig().settings
 CODE = {  # "code: ..." in the Set-by column -> the value the code has
     "workers.GRACEFUL_SECONDS": GRACEFUL_SECONDS,
     "orjson": JSON_DEPTH,
     "reading_worker.HEAD_LIMIT": HEAD_LIMIT,
+    "feedback.MAX_PNG_BYTES": MAX_PNG_BYTES,
+    "api_feedback.MAX_ANSWER_BYTES": MAX_ANSWER_BYTES,
+    "feedback.BUSY_TIMEOUT_S": BUSY_TIMEOUT_S,
     **{f"gunicorn {name}": GUNICORN[name].default for name in
        ("limit_request_line", "limit_request_fields", "limit_request_field_size", "keepalive", "worker_connections")},
     "waitress max_request_header_size": Adjustments.max_request_header_size,

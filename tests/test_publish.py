@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from mnist_edge.cli import main
@@ -15,6 +16,7 @@ from mnist_edge.convert.publish import PREVIOUS, Score, install, publish, rollba
 from mnist_edge.runtime.config import default_models_dir
 from mnist_edge.runtime.errors import DataError, PublishRefusedError
 from mnist_edge.runtime.manifest import sha256_file
+from mnist_edge.train.feedback import Corrections, save_held_back
 
 DRAWN = 100  # drawings per comparison: the weak model is far behind; fewer would leave the gate at the luck of a few digits
 
@@ -203,3 +205,25 @@ def test_a_changed_file_fails_the_set_check(served):
         fh.write(b"\0")
     with pytest.raises(DataError, match="does not match its manifest sha256"):
         publishing.checked_set(served)
+
+
+def test_a_run_worse_on_its_held_back_corrections_is_refused_better_published(served, scored_as, monkeypatch):
+    run = scored_as(CURRENT)
+    labels = np.array([1, 7, 10])  # 10: a drawing people said is not a digit
+    save_held_back(Corrections(np.arange(3), np.zeros((3, 28, 28, 1), np.float32), labels), run)
+    given = []
+
+    def corrected_share(candidate_share: float):
+        def fake(folder, manifest, drawings, not_digits, corrections=None):
+            given.append(corrections[1].tolist())
+            return Score(**{**CURRENT.__dict__, "corrections": candidate_share if folder == run else 0.95})
+        monkeypatch.setattr(publishing, "score", fake)
+
+    before = snapshot(served)
+    corrected_share(0.90)
+    with pytest.raises(PublishRefusedError, match=r"held-back corrections 90\.00% < 95\.00%"):
+        publish(run, served, NO_DATA, count=1)
+    assert snapshot(served) == before and given == [labels.tolist()] * 2  # both sets scored on the run's own
+    corrected_share(0.96)
+    publish(run, served, NO_DATA, count=1)
+    assert (served / PREVIOUS).is_dir()

@@ -389,3 +389,76 @@ def test_boxed_places_boxes_in_percent_of_the_image():
     body = boxed("data:image/png;base64,", (200, 100), read_answer([(3, True, [0, 0, 200, 100])])["digits"])
     assert "left:0.000%;top:0.000%;width:100.000%;height:100.000%" in body and "#21c354" in body
     assert "width:min(100%, 420px)" in boxed("data:,", (28, 28), [])  # a small image is shown big, as tall as a photo
+
+
+@pytest.fixture(scope="module")
+def feedback_apis(app, tmp_path_factory):
+    """The shipped models behind APIs whose corrections store is fresh, full (1 KB cap) or off."""
+    folder, registry = tmp_path_factory.mktemp("feedback"), app.extensions["mnist_edge"].registry
+    models_dir = app.extensions["mnist_edge"].config.models_dir
+    configs = {"fresh": ServeConfig(models_dir=models_dir, feedback_db=folder / "fresh.sqlite3"),
+               "full": ServeConfig(models_dir=models_dir, feedback_db=folder / "full.sqlite3", feedback_max_bytes=1024),
+               "off": ServeConfig(models_dir=models_dir, feedback=False)}
+    apps = {name: create_app(config, registry=registry) for name, config in configs.items()}
+    running = {name: start_background(served) for name, served in apps.items()}
+    yield {name: (server.url, apps[name]) for name, server in running.items()}
+    for server in running.values():
+        server.close()
+
+
+def feedback_marker(at: AppTest) -> dict[str, str]:
+    """The feedback row's marker: its state and count."""
+    [body] = [e.proto.body for e in at.get("html") if 'class="mnist-edge-feedback"' in e.proto.body]
+    return {name: attr(body, name) for name in ("state", "count") if f"data-{name}=" in body}
+
+
+def saved_lines(at: AppTest) -> list[str]:
+    """The green lines that say a correction was stored (the status line is green too)."""
+    return [s.value for s in at.success if s.value.startswith("Saved.")]
+
+
+def test_right_stores_the_drawing_once_and_says_how_many_are_stored(monkeypatch, feedback_apis, mnist):
+    url, app = feedback_apis["fresh"]
+    store = app.extensions["mnist_edge"].feedback
+    before = len(store.corrections())
+    at = page(monkeypatch, url, canvas(mnist.x_test[0]))
+    assert feedback_marker(at) == {"state": "ready"}
+    said = attr(markers(at)["answer"], "prediction")
+    at.button(key=next(b.key for b in at.button if b.label == "Right")).click().run()
+    assert not at.exception, at.exception
+    noun = "correction" if before == 0 else "corrections"
+    assert saved_lines(at) == [f"Saved. {before + 1} {noun} so far."]
+    assert feedback_marker(at) == {"state": "saved", "count": str(before + 1)}
+    at.run()  # a rerun (the status check, a widget) stores nothing again
+    [row] = store.corrections()[before:]
+    assert str(row.label) == said and row.png == canvas_png(canvas(mnist.x_test[0]))
+    assert any(f"Corrections stored: {before + 1}" in c.value for c in at.sidebar.caption)
+
+
+def test_wrong_stores_the_chosen_label_or_not_a_digit(monkeypatch, feedback_apis, mnist):
+    url, app = feedback_apis["fresh"]
+    store = app.extensions["mnist_edge"].feedback
+    before = len(store.corrections())
+    for index, choice in ((1, 4), (2, "not a digit")):
+        at = page(monkeypatch, url, canvas(mnist.x_test[index]))
+        at.pills[0].set_value(choice).run()
+        assert not at.exception, at.exception
+        assert feedback_marker(at)["state"] == "saved"
+        assert saved_lines(at) == [f"Saved. {before + index} corrections so far."]
+    assert [row.label for row in store.corrections()[before:]] == [4, None]
+    assert store.corrections()[-1].answer_digit == int(attr(markers(at)["answer"], "prediction"))
+
+
+def test_a_save_that_fails_is_one_friendly_line_and_the_buttons_stay(monkeypatch, feedback_apis, mnist):
+    at = page(monkeypatch, feedback_apis["full"][0], canvas(mnist.x_test[0]))
+    at.button(key=next(b.key for b in at.button if b.label == "Right")).click().run()
+    assert not at.exception, at.exception
+    [line] = [e.value for e in at.error]
+    assert line.startswith("Not saved: The API answered 507:") and "cap" in line and "restart" not in line
+    assert feedback_marker(at) == {"state": "failed"} and any(b.label == "Right" for b in at.button)
+
+
+def test_an_api_without_feedback_offers_no_buttons(monkeypatch, feedback_apis, mnist):
+    at = page(monkeypatch, feedback_apis["off"][0], canvas(mnist.x_test[0]))
+    assert "answer" in markers(at) and not at.pills and not [b for b in at.button if b.label == "Right"]
+    assert any("Corrections are off" in c.value for c in at.sidebar.caption)

@@ -36,16 +36,23 @@ def calibrate(model, drawn: np.ndarray, val_x: np.ndarray, val_y: np.ndarray, *,
                            "flagged": flagged(_predict(model, neg), threshold), "negatives": len(neg)}}
 
 
-def measure(model, x_test: np.ndarray, y_test: np.ndarray, threshold: float, *, seed: int, drawn_count: int,
-            negatives: int) -> dict:
-    """Drawn test digits (the drawn-eval set) and every generator's evaluation stream, at the chosen threshold."""
+def evaluation_sets(x_test: np.ndarray, y_test: np.ndarray, *, seed: int, drawn_count: int,
+                    negatives: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Drawn test digits (the drawn-eval set) with their labels, and every generator's evaluation stream with
+    each drawing's generator: drawn once, to measure several models on."""
     from mnist_edge.runtime.preprocess import normalize
     from mnist_edge.train.drawn import iter_drawn
 
     drawn = [(normalize(image), label) for image, label, _ in iter_drawn(x_test, y_test, drawn_count, seed)]
     images = np.stack([image for image, _ in drawn]) if drawn else np.empty((0, 28, 28, 1), np.float32)
-    figures = {"drawn_test": decision_figures(_predict(model, images), np.array([label for _, label in drawn]), threshold)}
     neg, kinds = negative_images(tuple(GENERATORS), negatives, x_test, y_test, seed=seed, stream="evaluation")
+    return images, np.array([label for _, label in drawn]), neg, kinds
+
+
+def measure_on(model, sets: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], threshold: float) -> dict:
+    """`evaluation_sets`' drawn digits and non-digits through a model, at the chosen threshold."""
+    images, labels, neg, kinds = sets
+    figures = {"drawn_test": decision_figures(_predict(model, images), labels, threshold)}
     outputs = _predict(model, neg)
     generators = {name: {"held_out": held_out, "count": int((kinds == name).sum()),
                          "flagged": flagged(outputs[kinds == name], threshold)}
@@ -55,3 +62,10 @@ def measure(model, x_test: np.ndarray, y_test: np.ndarray, threshold: float, *, 
                              "training_generators_flagged": flagged(outputs[~held_out], threshold),
                              "generators": generators}
     return figures
+
+
+def measure(model, x_test: np.ndarray, y_test: np.ndarray, threshold: float, *, seed: int, drawn_count: int,
+            negatives: int) -> dict:
+    """Drawn test digits (the drawn-eval set) and every generator's evaluation stream, at the chosen threshold."""
+    return measure_on(model, evaluation_sets(x_test, y_test, seed=seed, drawn_count=drawn_count, negatives=negatives),
+                      threshold)

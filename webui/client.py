@@ -3,6 +3,7 @@ install can use it, and every failure is one friendly line (ApiError)."""
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json as jsonlib
 import os
@@ -172,6 +173,19 @@ class ApiClient:
         """POST one image to /v1/compare: every loaded model's answer."""
         return self._call("POST", "/v1/compare", data=image, headers={"Content-Type": content_type})
 
+    def feedback(self, image: bytes, label: int | None, answer: dict) -> dict:
+        """POST /v1/feedback: store the drawing (PNG) as `label` (None: not a digit); {"id", "count"}."""
+        body = {"image": base64.b64encode(image).decode("ascii"), "label": label, "answer": answer}
+        return self._call("POST", "/v1/feedback", json=body)
+
+    def feedback_stats(self) -> dict:
+        """GET /v1/feedback: {"count", "by_label", "corrected", "db_bytes"}."""
+        return self._call("GET", "/v1/feedback")
+
+
+# Errors whose message is the whole story: another model or a restart would not help.
+STORAGE_CODES = ("storage_full", "storage_unavailable")
+
 
 def _answer_error(status: int, body: object, url: str) -> ApiError:
     """The API's own message for a 4xx/5xx answer, with what to do about the common ones."""
@@ -184,5 +198,5 @@ def _answer_error(status: int, body: object, url: str) -> ApiError:
     if message is None:
         return ApiError(f"The server at {url} answered {status} without an mnist-edge error: is it the API?",
                         status=status, code=code)
-    advice = " Try another model, or restart the API." if status >= 500 else ""
+    advice = " Try another model, or restart the API." if status >= 500 and code not in STORAGE_CODES else ""
     return ApiError(f"The API answered {status}: {message}.{advice}".replace("..", "."), status=status, code=code)

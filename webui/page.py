@@ -16,6 +16,7 @@ import streamlit as st
 
 from mnist_edge.webui.client import ApiClient, ApiError
 from mnist_edge.webui.drawing import DIGIT_CANVAS, NUMBER_CANVAS, boxable_copy, boxed, canvas_png, enlarged
+from mnist_edge.webui.feedback import feedback_count, feedback_row
 
 STATUS_EVERY = 2.0  # seconds between readiness checks: the page notices an API that stops or comes back
 UPLOAD_TYPES = ["png", "jpg", "jpeg"]
@@ -143,6 +144,8 @@ def _answer(client: ApiClient, image: bytes, content_type: str, model: str | Non
     t = body["timings_ms"]
     st.caption(f"`{body['backend']}` ({body['format']} {body['precision']}): preprocess {t['preprocess']:.2f} ms, "
                f"inference {t['inference']:.2f} ms, API total {t['total']:.2f} ms, round trip {round_trip:.1f} ms")
+    if content_type == "image/png":  # corrections keep PNGs: the canvas's drawings and PNG uploads, not JPEG photos
+        feedback_row(client, image, body)
 
 
 def _number(client: ApiClient, image: bytes, content_type: str, model: str | None, strokes: int) -> None:
@@ -243,6 +246,7 @@ def main(draw: DrawFn) -> None:
     st.set_page_config(page_title=f"mnist-edge: {'read a number' if number else 'draw a digit'}",
                        page_icon=":material/draw:", layout="wide")
     client, stroke = _settings()
+    feedback_count(client)
     st.title("Read a number" if number else "Draw a digit")
     _status(client)
     model = _pick_model(client)

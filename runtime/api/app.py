@@ -11,11 +11,12 @@ from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from mnist_edge import __version__
-from mnist_edge.runtime.api import api_read, api_v1, api_v2, docs, metrics, openapi
+from mnist_edge.runtime.api import api_feedback, api_read, api_v1, api_v2, docs, metrics, openapi
 from mnist_edge.runtime.config import ServeConfig
 from mnist_edge.runtime.errors import (
     ConfigError, HttpError, InternalError, MnistEdgeError, PayloadTooLargeError, UnauthorizedError, UnknownNameError,
 )
+from mnist_edge.runtime.feedback import FeedbackStore
 from mnist_edge.runtime.api.jsonio import OrjsonProvider
 from mnist_edge.runtime.manifest import read_manifest
 from mnist_edge.runtime.api.metrics import Metrics
@@ -44,13 +45,14 @@ def create_app(config: ServeConfig | None = None, *, registry: ModelRegistry | N
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes  # Werkzeug answers 413 before reading further
     app.json = OrjsonProvider(app)  # insertion order kept: digit, confidence, probabilities... read better so
-    app.extensions[KEY] = AppState(config, registry, Metrics())
+    feedback = FeedbackStore(config.feedback_db, max_bytes=config.feedback_max_bytes) if config.feedback else None
+    app.extensions[KEY] = AppState(config, registry, Metrics(), feedback)
     app.before_request(_start)
     app.after_request(_finish)
     app.register_error_handler(Exception, handle_error)
     app.add_url_rule("/healthz", view_func=healthz)
     app.add_url_rule("/readyz", view_func=readyz)
-    for blueprint in (api_v1.bp, api_read.bp, api_v2.bp, docs.bp, metrics.bp, openapi.bp):
+    for blueprint in (api_v1.bp, api_read.bp, api_feedback.bp, api_v2.bp, docs.bp, metrics.bp, openapi.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -32,7 +32,7 @@ class Body:
     return_image: bool
 
 
-def _b64(value: object) -> bytes:
+def b64_image(value: object) -> bytes:
     """Base64 text or a data: URL -> bytes."""
     if not isinstance(value, str) or not value:
         raise MalformedRequestError("`image` must be a non-empty base64 string (PNG/JPEG, or a data: URL)")
@@ -73,7 +73,7 @@ def image_of(item: bytes | dict, max_pixels: int) -> np.ndarray:
         raise MalformedRequestError("send one of `image` (base64 PNG/JPEG) or `pixels` (rows of numbers), "
                                     f"not {len(item)}")
     if "image" in item:
-        return decode_image(_b64(item["image"]), max_pixels=max_pixels)
+        return decode_image(b64_image(item["image"]), max_pixels=max_pixels)
     return _pixels(item["pixels"], max_pixels)
 
 

@@ -29,13 +29,17 @@ NULLABLE_STR = {"type": ["string", "null"]}
 ERRORS = {400: "invalid JSON (invalid_json), an unknown parameter or JSON key (unknown_parameter, naming the valid "
                "ones), a malformed request or an undecodable image", 401: "bearer token missing or wrong (when one is set)",
           404: "unknown model", 413: "body, batch or image over its limit", 415: "unsupported Content-Type",
-          500: "unexpected server error (details only in the server log)", 503: "the model failed to load"}
+          500: "unexpected server error (details only in the server log)", 503: "the model failed to load",
+          507: "the corrections database is at its size cap (--feedback-max-mb) or its disk is full; nothing stored"}
+# The corrections routes fail for their own reasons: the feature off, the database unwritable.
+FEEDBACK_ERRORS = {404: "the server runs with --no-feedback", 503: "the corrections database cannot be written "
+                        "(read-only, I/O error, busy past its timeout); nothing stored, prediction still works"}
 BINARY = {"type": "string", "format": "binary"}
 
 
-def _responses(ok: dict, *errors: int, v2: bool = False) -> dict:
-    error = ref("V2Error" if v2 else "Error")
-    return {"200": ok, **{str(code): _json(error, ERRORS[code]) for code in (*errors, 500)}}
+def _responses(ok: dict, *errors: int, v2: bool = False, texts: dict[int, str] | None = None, status: int = 200) -> dict:
+    error, texts = ref("V2Error" if v2 else "Error"), {**ERRORS, **(texts or {})}
+    return {str(status): ok, **{str(code): _json(error, texts[code]) for code in (*errors, 500)}}
 
 
 def _op(summary: str, responses: dict, *, tag: str, body: dict | None = None, params: list | None = None,
@@ -181,6 +185,18 @@ SCHEMAS = {
                                 name={"enum": ["probabilities", "digit_score"]}, shape={"type": "array", "items": INT},
                                 datatype={"const": "FP32"}),
                                 "oneOf": [{"required": ["data"]}, {"required": ["parameters"]}]}}),
+    "FeedbackRequest": _obj(["image", "label"], {"answer": {
+        "type": "object", "description": "what the model answered and the person saw (a /v1/predict answer: digit, "
+                                         "is_digit, backend); stored as sent, up to 16 KB of JSON"}},
+        image={**IMAGE_IN, "description": "the drawing: base64 PNG (up to 256 KB), or a data: URL of one"},
+        label={"type": ["integer", "null"], "minimum": 0, "maximum": 9,
+               "description": "what the drawing really is: 0-9, or null for not a digit"}),
+    "FeedbackStored": _obj(["id", "count"], id={**INT, "description": "the stored correction's id"},
+                           count={**INT, "description": "corrections stored now"}),
+    "FeedbackStats": _obj(["count", "by_label", "corrected", "db_bytes"], count=INT, corrected={
+        **INT, "description": "corrections whose label differs from the model's answer"}, db_bytes=INT,
+        by_label={"type": "object", "additionalProperties": INT, "propertyNames": {"enum": [*map(str, range(10)), "none"]},
+                  "description": "corrections per label, \"none\": not a digit"}),
     "Index": _obj(["name", "version", "links"], name=STR, version=STR, links={
         "type": "object", "additionalProperties": STR, "description": "where the API's parts are; each answers GET"}),
 }
@@ -256,6 +272,14 @@ def build_document() -> dict:
             params=V1_QUERY[1:])},
         "/v1/models": {"get": _op("Every configured model, loaded or failed (with the reason); takes no parameters",
                                   _responses(_json(ref("ModelsResponse"), "the models"), 400, 401), tag="v1")},
+        "/v1/feedback": {
+            "post": _op("Store a correction: a drawing and what it really is; 201 once it is on disk." + V1_STRICT,
+                        _responses(_json(ref("FeedbackStored"), "stored durably (fsynced)"), 400, 401, 404, 413, 415,
+                                   503, 507, texts=FEEDBACK_ERRORS, status=201),
+                        tag="v1", body={"required": True, "content": {"application/json": {"schema": ref("FeedbackRequest")}}}),
+            "get": _op("How many corrections are stored, per label, and how many the model got wrong",
+                       _responses(_json(ref("FeedbackStats"), "the counts"), 400, 401, 404, 503, texts=FEEDBACK_ERRORS),
+                       tag="v1")},
         "/": {"get": _op("Links to the API's parts", _responses(_json(ref("Index"), "links"), 401), tag="ops")},
         "/docs": {"get": _op("This document rendered by Swagger UI (served from the flask-swagger-ui package)", {
             "200": {"description": "the page", "content": {"text/html": {"schema": STR}}},

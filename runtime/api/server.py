@@ -15,6 +15,7 @@ from pathlib import Path
 # Nothing here may import prometheus_client (app, state, metrics): its multi-process mode is chosen at import time.
 from mnist_edge.runtime.config import SOURCES, ServeConfig, config_from, env_name
 from mnist_edge.runtime.errors import ConfigError, MnistEdgeError
+from mnist_edge.runtime.feedback import FeedbackStore
 
 IMPORTED_AT = time.perf_counter()  # fallback clock for cold start where /proc is missing
 log = logging.getLogger("mnist_edge.serve")
@@ -36,6 +37,10 @@ HELP = {
     "max_image_pixels": "largest decoded image, width x height (default: 4000000)",
     "read_timeout": "seconds a request may take to arrive, first byte to last; then 408 (default: 30)",
     "log_level": "DEBUG, INFO, WARNING or ERROR (default: INFO)",
+    "feedback": "turn corrections off: /v1/feedback answers 404",
+    "feedback_db": "SQLite file for corrections (default: $STATE_DIRECTORY under systemd, else "
+                   "$XDG_DATA_HOME or ~/.local/share, /mnist-edge/feedback.sqlite3)",
+    "feedback_max_bytes": "largest corrections database in MB; past it 507, nothing deleted (default: 512)",
 }
 
 
@@ -59,9 +64,12 @@ def keep_freed_memory() -> bool:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The serve flags; each one also reads MNIST_EDGE_<NAME>, and values are checked by `config_from`."""
     for name, (flag, _, _) in SOURCES.items():
+        help_text = f"{HELP[name]} [${env_name(name)}]"
+        if flag.startswith("--no-"):  # a switch: its value comes as text, as its variable's does
+            parser.add_argument(flag, action="store_const", const="1", help=help_text)
+            continue
         kwargs = {"action": "append"} if name == "models" else {}
-        parser.add_argument(flag, metavar=flag.removeprefix("--").split("-")[-1].upper(),
-                            help=f"{HELP[name]} [${env_name(name)}]", **kwargs)
+        parser.add_argument(flag, metavar=flag.removeprefix("--").split("-")[-1].upper(), help=help_text, **kwargs)
 
 
 def process_age() -> float:
@@ -86,6 +94,19 @@ def log_models(registry) -> None:
                      " [default]" if name == registry.default else "")
         else:
             log.error("model %s FAILED: %s", name, slot.error)
+
+
+def log_feedback(store: FeedbackStore | None) -> None:
+    """Where corrections go and how many there are, or why they cannot be stored (prediction serves either way)."""
+    if store is None:
+        log.info("feedback off: /v1/feedback answers 404")
+        return
+    try:
+        log.info("feedback: %d corrections in %s", store.stats()["count"], store.path)
+    except MnistEdgeError as exc:
+        log.warning("FEEDBACK CANNOT BE STORED: %s; /v1/feedback answers %d until it can", exc.message, exc.status)
+    finally:
+        store.close()  # this process may fork workers next: none may inherit the connection
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -120,6 +141,7 @@ def load_app(config: ServeConfig):
     app = create_app(config)
     registry = app.extensions[KEY].registry
     log_models(registry)
+    log_feedback(app.extensions[KEY].feedback)
     if not registry.loaded():
         log.error("no model loaded from %s; nothing to serve", config.models_dir)
         return None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from mnist_edge.runtime.config import ServeConfig
+from mnist_edge.runtime.feedback import FeedbackStore
 from mnist_edge.runtime.api.metrics import Metrics
 from mnist_edge.runtime.registry import ModelRegistry
 
@@ -15,11 +16,12 @@ KEY = "mnist_edge"
 
 @dataclass
 class AppState:
-    """The running app's config, model registry and metrics."""
+    """The running app's config, model registry, metrics and corrections store."""
 
     config: ServeConfig
     registry: ModelRegistry
     metrics: Metrics
+    feedback: FeedbackStore | None = None  # None: --no-feedback
 
 
 def state() -> AppState:
