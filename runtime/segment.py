@@ -1,10 +1,17 @@
 """One line of handwriting -> its characters, left to right: the ink cut into pieces the model reads one at a time.
 
-The ink is found as for one digit (runtime/preprocess.find_ink), then split into 8-connected components. Pieces that
-share most of their columns are one character (a 5's flag, a 4 or 7 drawn in two strokes, a crossed 7); pieces far
-smaller than the line are specks or dots and dropped. A character wider than a digit may be several that touch: it
-is cut at the low points of its column profile, every way of cutting it is normalized, and the model's own scores
-choose the best (`choose`). No second model: the digit classifier is the judge.
+The ink is found as for one digit (runtime/preprocess.find_ink), then split into 8-connected components. Pieces far
+smaller than the line are specks or dots and dropped. A short stroke over another's columns joins it (a 5's flag, a
+7's bar). What is left are the line's character groups, left to right; a group wide enough to be touching digits is
+cut, along the writing's lean, at the low points of its column profile. Groups and cut parts are the line's atoms.
+
+Every run of neighbouring atoms that could be one character (not too wide for its height, no gap wider than a pen's
+skip) is a candidate; all are normalized by the shared preprocessing and read by the model in one batch, and the
+reading whose characters the model is surest of, all told, wins (`choose`, a shortest path over the atoms). No
+second model: the digit classifier is the judge of where one digit ends.
+
+The constants were set on numbers of MNIST training digits only (`mnist-edge numbers-eval --tune`); the figures in
+docs/api.md come from test digits.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mnist_edge.runtime.components import components
 from mnist_edge.runtime.errors import BlankImageError, PayloadTooLargeError
 from mnist_edge.runtime.preprocess import fit_ink
 
@@ -21,41 +29,43 @@ from mnist_edge.runtime.preprocess import fit_ink
 # is about a pen's width (~0.1 of a digit's height), while the shortest stroke that matters, a 5's flag or a 7's bar,
 # is a third of it or more.
 SPECK = 0.22
-# Two pieces are one character when the narrower has this share of its columns under the other: a 5's flag or a 4's
-# second stroke lies above or within the body; neighbours written apart share none, slanted ones a sliver.
+# A stroke joins a character before the model is asked when the narrower of the two has this share of its columns
+# under the other ...
 OVERLAP = 0.5
-# ... when one of them is shorter than this share of the line: a flag, a bar, a broken-off part. Two tall strokes
+# ... and one of them is shorter than this share of the line: a flag, a bar, a broken-off part. Two tall strokes
 # sharing columns (a 1 tucked under a 7's bar, a slanted neighbour) are left for the model to join or not.
 TALL = 0.6
-# A character wider than this share of the line's height may be several digits that touch. MNIST's digits are at
-# most ~0.9 as wide as tall (a round 0); two touching ones, ~1.1 or more. Narrower ones are never cut.
+# A group wider than this share of the line's height may be digits that touch, and is cut. Two touching 1s are
+# ~0.6 wide; a single wide digit cut needlessly costs only candidates, since the whole group stays one too (a 0 is
+# ~0.8). Lower found more touching pairs on training numbers (0.85: 47 %, 0.6: 51 %) for ~20 % more candidates.
 WIDE = 0.6
 # A cut leaves every part at least this share of the line's height wide: the narrowest digit, a 1, is ~0.15 plus
 # its pen; a thinner sliver is a stroke's edge, not a digit.
 MIN_PART = 0.2
 CUT_SPACING = 0.1  # two cuts closer than this share of the line's height are one low point's ragged floor
-CUTS_PER_LINE = 5  # low points tried per line height of a wide character's width: a digit is ~0.6 of it wide ...
+# Low points tried per line height of a group's width (a digit is ~0.6 of it wide, so two or three per digit: the
+# deepest low point is often not where two digits meet) ...
+CUTS_PER_LINE = 5
 MAX_CUTS = 16  # ... and at most this many, so a long chain of touching digits costs a bounded batch
-# A candidate character made of several atoms (parts of a cut character, or neighbouring characters whose strokes do
-# not quite meet: a 0 whose pen skipped, a 5 whose flag stands off) is at most this much wider than tall, as the
-# widest digits, and its atoms at most this far apart (of the line's height): a pen's skip, never the gap between
-# two digits written apart.
+# A candidate made of several atoms (parts of a cut group, or neighbouring groups whose strokes do not quite meet:
+# a 0 whose pen skipped, a 5 whose flag stands off) is at most this much wider than tall, as the widest digits, and
+# its atoms at most this far apart (of the line's height): a pen's skip, never the gap between digits written apart.
 MAX_ASPECT = 1.4
 JOIN_GAP = 0.12
 # A whole line no wider than this for its height may be one digit (a 5 whose flag stands far off): it is always
 # offered as one character too, however far apart its strokes.
 SINGLE_ASPECT = 1.6
 JOINS = 2  # at most this many character groups per allowed character: more is refused before any is read
-# Each character of a reading costs this much log probability: without it, a digit read at 0.9 as a whole loses to
-# two halves each read at 0.96.
+# Each character of a reading costs this much log probability, so a digit read surely as a whole is not lost to two
+# halves each read a little more surely. On training numbers 0 misread 0.7 % of single digits as two, 0.05 none.
 PER_PIECE = 0.05
 # The column profile is smoothed over this share of the line's height before its low points are taken, so the
 # ragged edge of one stroke does not count as a gap.
 SMOOTH = 0.06
-# A joint reading scores each piece by log P(its digit), P = ten-digit probability x digit score; this floor keeps a
+# A reading scores each piece by log P(its digit), P = ten-digit probability x digit score; this floor keeps a
 # piece the model rejects outright from sinking a reading by itself (log 0).
 FLOOR = 1e-6
-# Handwriting leans (MNIST's 1s up to ~30 degrees); columns are taken along the measured lean, never past this many
+# Handwriting leans (MNIST's 1s up to ~30 degrees); cuts are taken along the measured lean, never past this many
 # columns per row (27 degrees): a steeper "lean" is a line's layout, not its digits.
 MAX_SLANT = 0.5
 # Strokes one character may be written in (a 4 broken by its bar has three); more pieces than this per allowed
@@ -81,53 +91,6 @@ class Segmentation:
     pieces: list[Piece]
     edges: list[tuple[int, int, int]]
     atoms: int
-
-
-def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each row's horizontal runs of True: row, start column and end column (exclusive), in row-major order."""
-    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).view(np.int8), axis=1)
-    rows, starts = np.nonzero(edges == 1)
-    _, ends = np.nonzero(edges == -1)
-    return rows, starts, ends
-
-
-def _union(count: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Connected components of a graph on `count` nodes with edges a-b: each node's smallest member's index."""
-    parent = np.arange(count)
-    while True:
-        low = np.minimum(parent[a], parent[b])
-        np.minimum.at(parent, parent[a], low)  # hook each root onto the smaller root it touches
-        np.minimum.at(parent, parent[b], low)
-        while True:  # pointer jumping: every node straight to its root
-            up = parent[parent]
-            if np.array_equal(up, parent):
-                break
-            parent = up
-        if np.array_equal(parent[a], parent[b]):
-            return parent
-
-
-def components(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """8-connected labels (0 = background, 1..n) of a boolean image and n: runs joined row to row, numpy only."""
-    labels = np.zeros(mask.shape, dtype=np.int32)
-    rows, starts, ends = _runs(mask)
-    if not len(rows):
-        return labels, 0
-    stride = mask.shape[1] + 2  # runs as positions in one long line, so one search finds every row's neighbours
-    first, last = rows * stride + starts, rows * stride + ends
-    # A run touches those in the row above that start by its end and end by its start (diagonals count: 8-connected).
-    above = rows - 1
-    lo = np.searchsorted(last, above * stride + starts, side="left")
-    hi = np.searchsorted(first, above * stride + ends, side="right")
-    counts = np.maximum(hi - lo, 0)
-    b = np.repeat(np.arange(len(rows)), counts)
-    a = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
-    roots = _union(len(rows), a, b) if len(a) else np.arange(len(rows))
-    _, label = np.unique(roots, return_inverse=True)
-    lengths = ends - starts
-    flat = np.repeat(rows * mask.shape[1] + starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-    labels.ravel()[flat] = np.repeat(label + 1, lengths)
-    return labels, int(label.max()) + 1
 
 
 @dataclass(frozen=True)
