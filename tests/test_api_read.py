@@ -90,6 +90,18 @@ def test_a_photo_is_read_with_boxes_in_the_upright_image(client):
     check_read(body, stored.height, stored.width)  # turned a quarter: the displayed width is the stored height
 
 
+@pytest.mark.parametrize("name", ["number_2024.png", "photo_number_371.jpg"])
+def test_the_shipped_number_examples_read_right(client, name):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / name
+    with Image.open(path) as image:
+        width, height = image.size if image.getexif().get(0x0112, 1) in (1, 3) else image.size[::-1]
+    body = client.post("/v1/read", data=path.read_bytes(), content_type="application/octet-stream").json
+    assert body["number"] == path.stem.split("_")[-1]
+    check_read(body, width, height)
+
+
 def test_one_digit_reads_as_predict_answers(client, known_digits):
     pixels, _ = known_digits
     agreed = []
