@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from mnist_edge.runtime.components import components
 from mnist_edge.runtime.errors import BlankImageError, PayloadTooLargeError
@@ -35,10 +36,12 @@ OVERLAP = 0.5
 # ... and one of them is shorter than this share of the line: a flag, a bar, a broken-off part. Two tall strokes
 # sharing columns (a 1 tucked under a 7's bar, a slanted neighbour) are left for the model to join or not.
 TALL = 0.6
-# A group wider than this share of the line's height may be digits that touch, and is cut. Two touching 1s are
-# ~0.6 wide; a single wide digit cut needlessly costs only candidates, since the whole group stays one too (a 0 is
-# ~0.8). Lower found more touching pairs on training numbers (0.85: 47 %, 0.6: 51 %) for ~20 % more candidates.
-WIDE = 0.6
+# A group wider than this share of the line's height may be digits that touch, and is cut; narrower ones never are
+# (a round 0 is ~0.9). Lower finds touching pairs of narrow digits (61, 11) too, at the price of reading every
+# wide digit several ways: on 100 training numbers of each kind, 0.85 read 49 % of touching numbers exactly with
+# 9.6 candidates per separate number, 1.0 41 % with 4.7 (one per digit), separate and photos alike. The 6-digit
+# number of `mnist-edge bench` costs about a candidate's normalization and inference more per extra candidate.
+WIDE = 1.0
 # A cut leaves every part at least this share of the line's height wide: the narrowest digit, a 1, is ~0.15 plus
 # its pen; a thinner sliver is a stroke's edge, not a digit.
 MIN_PART = 0.2
@@ -68,6 +71,10 @@ FLOOR = 1e-6
 # Handwriting leans (MNIST's 1s up to ~30 degrees); cuts are taken along the measured lean, never past this many
 # columns per row (27 degrees): a steeper "lean" is a line's layout, not its digits.
 MAX_SLANT = 0.5
+# The line's height in pixels it is cut at, at least: a 200 px line is reduced 3 x. Every character ends at 20 px, so
+# three times that keeps every stroke. On training numbers 48, 96 and no reduction read as many exactly (separate
+# 95 %, touching 52 %, photos 86-88 % of 100 each); the synthetic thin-pen zeros of tests/test_segment.py needed 64.
+LINE_PIXELS = 64
 # Strokes one character may be written in (a 4 broken by its bar has three); more pieces than this per allowed
 # character is noise or a picture, refused before grouping them costs time.
 PIECES_PER_CHARACTER = 8
@@ -97,7 +104,9 @@ class Segmentation:
 class _Ink:
     """A line's ink as pixel lists, grouped by component: rows, columns, deslanted columns."""
 
-    ink: np.ndarray
+    ink: np.ndarray  # the line's ink, reduced by `scale`
+    scale: int  # image pixels per ink pixel here, each way
+    shape: tuple[int, int]  # the image's ink, before the reduction
     ys: np.ndarray
     xs: np.ndarray
     upright: np.ndarray  # the column each pixel would have if the writing stood upright (`_slant`)
@@ -117,7 +126,7 @@ def _slant(ys: np.ndarray, xs: np.ndarray, ids: np.ndarray, count: int) -> float
     return float(np.clip((sxy - sx * sy / n).sum() / var, -MAX_SLANT, MAX_SLANT)) if var > 0 else 0.0
 
 
-def _pixels(ink: np.ndarray, labels: np.ndarray, count: int) -> _Ink:
+def _pixels(ink: np.ndarray, labels: np.ndarray, count: int, scale: int, shape: tuple[int, int]) -> _Ink:
     ys, xs = np.nonzero(labels)
     ids = labels[ys, xs] - 1
     slope = _slant(ys, xs, ids, count)
@@ -125,7 +134,7 @@ def _pixels(ink: np.ndarray, labels: np.ndarray, count: int) -> _Ink:
     upright = xs - np.round(slope * (ys - (labels.shape[0] - 1) / 2)).astype(np.int64)
     order = np.argsort(ids, kind="stable")
     members = np.split(order, np.cumsum(np.bincount(ids, minlength=count))[:-1])
-    return _Ink(ink, ys, xs, upright, members)
+    return _Ink(ink, scale, shape, ys, xs, upright, members)
 
 
 def _boxes(pixels: _Ink, count: int) -> np.ndarray:
@@ -227,7 +236,14 @@ def _piece(pixels: _Ink, atoms: list[_Atom]) -> Piece:
     top, left = int(ys.min()), int(xs.min())
     crop = np.zeros((int(ys.max()) - top + 1, int(xs.max()) - left + 1), dtype=np.float32)
     crop[ys - top, xs - left] = pixels.ink[ys, xs]
-    return Piece(fit_ink(crop), (left, top, crop.shape[1], crop.shape[0]))
+    return Piece(fit_ink(crop), _box(pixels, left, top, left + crop.shape[1], top + crop.shape[0]))
+
+
+def _box(pixels: _Ink, left: int, top: int, right: int, bottom: int) -> tuple[int, int, int, int]:
+    """[x, y, w, h] of a span of the reduced ink, in the image's ink pixels and inside them."""
+    (height, width), k = pixels.shape, pixels.scale
+    x, y = min(left * k, width - 1), min(top * k, height - 1)
+    return x, y, max(1, min(right * k, width) - x), max(1, min(bottom * k, height) - y)
 
 
 def segment(ink: np.ndarray, *, limit: int, single: Callable[[], np.ndarray] | None = None) -> Segmentation:
@@ -237,10 +253,15 @@ def segment(ink: np.ndarray, *, limit: int, single: Callable[[], np.ndarray] | N
     `single` gives the whole image as /v1/predict normalizes it. When the line could be one character, that is the
     candidate for all of it: one digit is then read exactly as /v1/predict reads it, specks and all.
     """
-    labels, count = components(ink > 0)
-    if count == 0:
+    rows = np.flatnonzero(ink.any(axis=1))
+    if not len(rows):
         raise BlankImageError("the image has no ink on it (blank or a single colour)")
-    pixels = _pixels(ink, labels, count)
+    # Every character ends up 20 px tall: the line is cut at a few times that, box-reduced (anti-aliased), whatever
+    # size it was written at. Labelling and normalizing a 200 px line's pieces at 1/4 scale is ~10x cheaper.
+    scale = max(1, int(rows[-1] - rows[0] + 1) // LINE_PIXELS)
+    small = np.asarray(Image.fromarray(ink).reduce(scale)) if scale > 1 else ink
+    labels, count = components(small > 0)
+    pixels = _pixels(small, labels, count, scale, ink.shape)
     box = _boxes(pixels, count)
     heights, widths = box[:, 1] - box[:, 0] + 1, box[:, 3] - box[:, 2] + 1
     line = int(heights.max())  # the tallest piece is a whole digit: every digit spans the line
@@ -263,7 +284,7 @@ def segment(ink: np.ndarray, *, limit: int, single: Callable[[], np.ndarray] | N
             if j > i + 1 and not whole_group:
                 width = max(atom.right for atom in run) - min(atom.left for atom in run)
                 if width > MAX_ASPECT * (max(atom.bottom for atom in run) - min(atom.top for atom in run)):
-                    if width > MAX_ASPECT * ink.shape[0]:
+                    if width > MAX_ASPECT * small.shape[0]:
                         break  # wider than any character this image can hold, and longer runs only grow wider
                     continue  # too wide for its height; a longer run may be taller (a flag above its 5)
                 if max(b.left - a.right for a, b in zip(run, run[1:])) > JOIN_GAP * line:
@@ -281,7 +302,7 @@ def _add_single(pixels: _Ink, atoms: list[_Atom], pieces: list[Piece], edges: li
     top, bottom = min(atom.top for atom in atoms), max(atom.bottom for atom in atoms)
     if right - left > SINGLE_ASPECT * (bottom - top):
         return
-    piece = Piece(single(), (left, top, right - left, bottom - top))
+    piece = Piece(single(), _box(pixels, left, top, right, bottom))
     whole = [k for i, j, k in edges if i == 0 and j == len(atoms)]
     if whole:
         pieces[whole[0]] = piece

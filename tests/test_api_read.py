@@ -75,7 +75,8 @@ def test_each_box_is_its_digits_ink(client, number):
     _, data, _, boxes = number
     body = client.post("/v1/read", data=data, content_type="image/png").json
     for item, expected in zip(body["digits"], boxes, strict=True):
-        assert np.abs(np.array(item["box"]) - expected).max() <= 1, (item["box"], expected)
+        # Cut at a third of its size (segment.LINE_PIXELS), the 200 px line's boxes are whole multiples of 3 px.
+        assert np.abs(np.array(item["box"]) - expected).max() <= 3, (item["box"], expected)
 
 
 def test_a_photo_is_read_with_boxes_in_the_upright_image(client):
