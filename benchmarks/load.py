@@ -1,4 +1,5 @@
-"""The HTTP load phase: wrk at 1 and 8 connections on /v1/predict (PNG bodies) and /v2 infer (JSON and binary)."""
+"""The HTTP load phase: wrk at 1 and 8 connections on /v1/predict (PNG bodies), /v1/read (a 6-digit number) and /v2
+infer (JSON and binary)."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ class Case:
     path: str
     body: bytes
     headers: dict[str, str]
-    answer: Callable[[bytes, dict[str, str]], int] = field(repr=False)  # the digit the response names
+    answer: Callable[[bytes, dict[str, str]], int | str] = field(repr=False)  # the digit (or number) it names
+    expected: str | None = None  # the number a /v1/read answer must name; None: the run's digit
 
 
 def _on_canvas(digit: np.ndarray) -> np.ndarray:
@@ -72,6 +74,26 @@ def rgba_png(digit: np.ndarray) -> bytes:
     return encoded(rgba)
 
 
+NUMBER_GAP = 20  # px between the digits of the benchmark's number, as written apart on the wide canvas
+
+
+def number_png(digits: list[np.ndarray]) -> bytes:
+    """RGBA canvas PNG of MNIST digits side by side (each as rgba_png draws one), 280 px tall, as the Number mode sends."""
+    parts = []
+    for digit in digits:
+        ink = _on_canvas(digit)
+        cols = np.flatnonzero(ink.max(axis=0))
+        parts += [ink[:, cols[0] : cols[-1] + 1], np.zeros((280, NUMBER_GAP), np.uint8)]
+    ink = np.hstack([np.zeros((280, NUMBER_GAP), np.uint8), *parts])
+    rgba = np.zeros((*ink.shape, 4), np.uint8)
+    rgba[..., 3] = ink
+    return encoded(rgba)
+
+
+def _v1_number(body: bytes, _headers: dict[str, str]) -> str:
+    return json.loads(body)["number"]
+
+
 def _v1_digit(body: bytes, _headers: dict[str, str]) -> int:
     return int(json.loads(body)["digit"])
 
@@ -89,8 +111,8 @@ def _v2_digit(body: bytes, headers: dict[str, str]) -> int:
     return int(np.argmax(np.frombuffer(body[start : start + output["parameters"]["binary_data_size"]], dtype="<f4")))
 
 
-def cases(digit: np.ndarray, *, model: str) -> list[Case]:
-    """The four request kinds, all carrying the same MNIST test digit."""
+def cases(digit: np.ndarray, *, model: str, number: tuple[list[np.ndarray], str] | None = None) -> list[Case]:
+    """The four request kinds carrying the same MNIST test digit, and /v1/read of `number` (digits, text) if given."""
     tensor = scale_pixels(digit)  # float32 1 x 28 x 28 x 1
     infer = f"/v2/models/{model}/infer"
     spec = {"name": "image", "shape": list(tensor.shape), "datatype": "FP32"}
@@ -104,7 +126,8 @@ def cases(digit: np.ndarray, *, model: str) -> list[Case]:
         Case("binary FP32 [1,28,28,1]", infer, header + raw,
              {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(header))},
              _v2_digit),
-    ]
+    ] + ([Case(f"{len(number[1])}-digit number, RGBA canvas", "/v1/read", number_png(number[0]),
+               {"Content-Type": "image/png"}, _v1_number, number[1])] if number else [])
 
 
 def check(url: str, case: Case, label: int) -> str | None:
@@ -121,7 +144,8 @@ def check(url: str, case: Case, label: int) -> str | None:
         digit = case.answer(body, headers)
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         return f"unreadable answer ({exc!r}): {body[:200]!r}"
-    return None if digit == label else f"answered {digit}, the label is {label}"
+    expected = label if case.expected is None else case.expected
+    return None if digit == expected else f"answered {digit}, the label is {expected}"
 
 
 def wrk(url: str, case: Case, *, connections: int, seconds: int, workdir: Path) -> dict:
@@ -164,11 +188,12 @@ def _failed(case: Case, connections: int, reason: str) -> dict:
             "reason": reason}
 
 
-def run_load(url: str, digit: np.ndarray, label: int, *, model: str, seconds: float) -> list[dict]:
+def run_load(url: str, digit: np.ndarray, label: int, *, model: str, seconds: float,
+             number: tuple[list[np.ndarray], str] | None = None) -> list[dict]:
     """Every request kind at every connection count; a kind the server answers wrongly is a failed row, not a crash."""
     cells = []
     with tempfile.TemporaryDirectory(prefix="mnist-edge-wrk-") as tmp:
-        for case in cases(digit, model=model):
+        for case in cases(digit, model=model, number=number):
             problem = check(url, case, label)
             for connections in CONNECTIONS:
                 if problem:

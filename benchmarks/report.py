@@ -96,6 +96,22 @@ def _other_table(results: dict) -> list[str]:
     return lines
 
 
+READ_TARGET = 3.0  # a number read at c=1 costs at most this many single-digit /v1/predict requests (p50)
+
+
+def _read_ratio(cells: list[dict]) -> list[str]:
+    """The number read by /v1/read against one digit's /v1/predict, both RGBA canvases at one connection, p50."""
+    at_one = {c["endpoint"]: c for c in cells if c.get("latency_ms") and c["connections"] == 1
+              and (c["endpoint"] == "/v1/read" or c["request"] == "PNG, RGBA canvas")}
+    if {"/v1/read", "/v1/predict"} - set(at_one):
+        return []
+    read, predict = at_one["/v1/read"], at_one["/v1/predict"]
+    ratio = read["latency_ms"]["p50"] / predict["latency_ms"]["p50"]
+    return ["", f"`/v1/read` of a {read['request']} at 1 connection: p50 {read['latency_ms']['p50']:.2f} ms, "
+                f"{ratio:.1f}x one digit's `/v1/predict` ({predict['latency_ms']['p50']:.2f} ms; target at most "
+                f"{READ_TARGET:g}x)."]
+
+
 def _http_table(results: dict) -> list[str]:
     http = results["http"]
     if http.get("error"):
@@ -119,6 +135,7 @@ def _http_table(results: dict) -> list[str]:
             figures = "- | - | - | - | -"
         result = "ok" if c["status"] == "ok" else f"failed: {c['reason']}".replace("|", "/").replace("\n", " ")
         lines.append(f"| `{c['endpoint']}` | {c['request']} | {c['connections']} | {figures} | {result} |")
+    lines += _read_ratio(http["cells"])
     lines += ["", f"Cold start to ready (process start to `/readyz` 200): {http['cold_start_s']:.2f} s. "
               f"Memory of the server's process tree ({ready['processes']} processes): once ready RSS "
               f"{ready['rss_mb']} MB, PSS {ready['pss_mb']} MB; after the load RSS {after['rss_mb']} MB, "

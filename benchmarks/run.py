@@ -26,6 +26,7 @@ from mnist_edge.runtime.manifest import read_manifest
 SUITES = Path(__file__).resolve().parent
 SUITE_TIMEOUT_S = 1800  # bounds a hung suite; a full run takes a few minutes
 NEEDS = ("pytest_benchmark", "matplotlib", "requests")  # beyond the serve extra; all three come with `.[all]`
+NUMBER_DIGITS = 6  # /v1/read is timed on a number this long: the first MNIST test digits, side by side
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,7 +111,8 @@ def run_suites(out: Path, logs: Path, *, quick: bool, models_dir: Path, data: Pa
 
 
 def run_http(logs: Path, *, models_dir: Path, workers: int | None, seconds: float, digit: np.ndarray,
-             label: int, peer: MLServer | None = None) -> tuple[dict, dict | None]:
+             label: int, number: tuple[list[np.ndarray], str] | None = None,
+             peer: MLServer | None = None) -> tuple[dict, dict | None]:
     """Start the server, measure cold start and memory, run every load cell, then the peer rounds; stop it."""
     from mnist_edge.benchmarks.compare import run_peer
 
@@ -118,7 +120,7 @@ def run_http(logs: Path, *, models_dir: Path, workers: int | None, seconds: floa
     compared = None
     with running_server(logs / "serve.log", models_dir=models_dir, workers=workers) as server:
         ready = tree_memory_mb(server.process.pid)
-        cells = run_load(server.url, digit, label, model=model, seconds=seconds)
+        cells = run_load(server.url, digit, label, model=model, seconds=seconds, number=number)
         after = tree_memory_mb(server.process.pid)
         if peer is not None:
             print(f"peer: MLServer {peer.version} ... logs: {logs / 'mlserver-*.log'}", flush=True)
@@ -164,7 +166,9 @@ def bench(args: argparse.Namespace) -> int:
     print(f"load phase ({seconds:g} s per cell) ... log: {logs / 'serve.log'}", flush=True)
     try:
         http, compared = run_http(logs, models_dir=args.models_dir, workers=args.workers, seconds=seconds,
-                                  digit=mnist.x_test[0], label=int(mnist.y_test[0]), peer=peer)
+                                  digit=mnist.x_test[0], label=int(mnist.y_test[0]), peer=peer,
+                                  number=(list(mnist.x_test[:NUMBER_DIGITS]),
+                                          "".join(str(int(y)) for y in mnist.y_test[:NUMBER_DIGITS])))
     except BenchmarkError as exc:  # the suites' figures are still worth a report
         http, compared = {"error": exc.message, "cells": []}, None
     results = {"created": started.isoformat(timespec="seconds"), "quick": args.quick, "machine": describe(),

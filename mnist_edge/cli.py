@@ -1,6 +1,6 @@
 """The `mnist-edge` command: train, convert, publish and export a model; serve it, or run the whole product (up);
-read the numbers written in image files (read); measure it (drawn-eval, bench); keep the corrections people
-make on the canvas (feedback). Each subcommand imports what it needs when it runs."""
+read the numbers written in image files (read); measure it (drawn-eval, numbers-eval, bench); keep the
+corrections people make on the canvas (feedback). Each subcommand imports what it needs when it runs."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ EXAMPLES = """examples:
   mnist-edge read examples/number_2024.png          # the number written in an image
   mnist-edge feedback stats                          # the corrections people made on the canvas
   mnist-edge drawn-eval --data ../shared/data/mnist  # drawn test digits through a running API
+  mnist-edge numbers-eval --data ../shared/data/mnist  # handwritten numbers of test digits read by /v1/read
   mnist-edge bench --data ../shared/data/mnist       # every model in-process and the server under load"""
 
 
@@ -305,6 +306,13 @@ def cmd_drawn_eval(args: argparse.Namespace) -> int:
     return evaluate_cli(args)
 
 
+def cmd_numbers_eval(args: argparse.Namespace) -> int:
+    """How many handwritten numbers made of MNIST test digits /v1/read reads exactly: separate, touching, photos."""
+    from mnist_edge.train.numbers_eval import evaluate_cli
+
+    return evaluate_cli(args)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Benchmark every model in-process and the server under wrk; write JSON, a Markdown table and charts."""
     from mnist_edge.benchmarks.run import bench
@@ -490,6 +498,27 @@ def build_parser() -> argparse.ArgumentParser:
     drawn.add_argument("--model", help="model name (default: the server's default)")
     drawn.add_argument("--token", help="bearer token, if the server wants one (default: none)")
     drawn.add_argument("--save", type=Path, metavar="DIR", help="also write the drawings as PNGs here (default: no)")
+
+    numbers = _command(sub, "numbers-eval", cmd_numbers_eval, extra="serve", examples="""\
+  mnist-edge numbers-eval --data ../shared/data/mnist                # in process, on the shipped models
+  mnist-edge numbers-eval --data ../shared/data/mnist --url http://127.0.0.1:8000 --save /tmp/misread""")
+    numbers.add_argument("--data", type=Path, metavar="PATH", help=DATA_HELP)
+    numbers.add_argument("--url", help="a running API to send the numbers to (default: none, an app in this process "
+                                      "on --models-dir)")
+    numbers.add_argument("--models-dir", type=Path, default=default_models_dir(), metavar="DIR",
+                         help="the models to read with, without --url (default: %(default)s)")
+    numbers.add_argument("--model", help="model name (default: the manifest's default, or the server's)")
+    numbers.add_argument("--token", help="bearer token, if the server at --url wants one (default: none)")
+    numbers.add_argument("--count", type=positive_int, default=300, metavar="N",
+                         help="numbers of each kind: separate digits, touching digits, photos (default: %(default)s)")
+    numbers.add_argument("--singles", type=count_int, default=1000, metavar="N",
+                         help="drawn single digits sent to both /v1/read and /v1/predict, whose answers must agree; "
+                              "0 skips them (default: %(default)s)")
+    numbers.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the numbers (default: 0)")
+    numbers.add_argument("--tune", action="store_true",
+                         help="make the numbers of MNIST training digits and the tuning photo styles, the only ones "
+                              "to tune segmentation on (default: test digits and held-out styles)")
+    numbers.add_argument("--save", type=Path, metavar="DIR", help="also write each misread image here (default: no)")
 
     _command(sub, "bench", cmd_bench, extra="all", populate=_bench_flags, examples="""\
   mnist-edge bench --data ../shared/data/mnist                       # -> docs/benchmarks/, a few minutes

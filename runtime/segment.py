@@ -1,18 +1,28 @@
 """One line of handwriting -> its characters, left to right: the ink cut into pieces the model reads one at a time.
 
-The ink is found as for one digit (runtime/preprocess.find_ink), then split into 8-connected components. Pieces that
-share most of their columns are one character (a 5's flag, a 4 or 7 drawn in two strokes, a crossed 7); pieces far
-smaller than the line are specks or dots and dropped. A character wider than a digit may be several that touch: it
-is cut at the low points of its column profile, every way of cutting it is normalized, and the model's own scores
-choose the best (`choose`). No second model: the digit classifier is the judge.
+The ink is found as for one digit (runtime/preprocess.find_ink), then split into 8-connected components. Pieces far
+smaller than the line are specks or dots and dropped. A short stroke over another's columns joins it (a 5's flag, a
+7's bar). What is left are the line's character groups, left to right; a group wide enough to be touching digits is
+cut, along the writing's lean, at the low points of its column profile. Groups and cut parts are the line's atoms.
+
+Every run of neighbouring atoms that could be one character (not too wide for its height, no gap wider than a pen's
+skip) is a candidate; all are normalized by the shared preprocessing and read by the model in one batch, and the
+reading whose characters the model is surest of, all told, wins (`choose`, a shortest path over the atoms). No
+second model: the digit classifier is the judge of where one digit ends.
+
+The constants were set on numbers of MNIST training digits only (`mnist-edge numbers-eval --tune`); the figures in
+docs/api.md come from test digits.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
+from mnist_edge.runtime.components import components
 from mnist_edge.runtime.errors import BlankImageError, PayloadTooLargeError
 from mnist_edge.runtime.preprocess import fit_ink
 
@@ -20,22 +30,51 @@ from mnist_edge.runtime.preprocess import fit_ink
 # is about a pen's width (~0.1 of a digit's height), while the shortest stroke that matters, a 5's flag or a 7's bar,
 # is a third of it or more.
 SPECK = 0.22
-# Two pieces are one character when the narrower has this share of its columns under the other: a 5's flag or a 4's
-# second stroke lies above or within the body; neighbours written apart share none, slanted ones a sliver.
+# A stroke joins a character before the model is asked when the narrower of the two has this share of its columns
+# under the other ...
 OVERLAP = 0.5
-# A character wider than this share of the line's height may be several digits that touch. MNIST's digits are at
-# most ~0.9 as wide as tall (a round 0); two touching ones, ~1.1 or more. Narrower ones are never cut.
-WIDE = 0.85
+# ... and one of them is shorter than this share of the line: a flag, a bar, a broken-off part. Two tall strokes
+# sharing columns (a 1 tucked under a 7's bar, a slanted neighbour) are left for the model to join or not.
+TALL = 0.6
+# A group wider than this share of the line's height may be digits that touch, and is cut; narrower ones never are
+# (a round 0 is ~0.9). Lower finds touching pairs of narrow digits (61, 11) too, at the price of reading every
+# wide digit several ways: on 100 training numbers of each kind, 0.85 read 49 % of touching numbers exactly with
+# 9.6 candidates per separate number, 1.0 41 % with 4.7 (one per digit), separate and photos alike. The 6-digit
+# number of `mnist-edge bench` costs about a candidate's normalization and inference more per extra candidate.
+WIDE = 1.0
 # A cut leaves every part at least this share of the line's height wide: the narrowest digit, a 1, is ~0.15 plus
 # its pen; a thinner sliver is a stroke's edge, not a digit.
 MIN_PART = 0.2
-MAX_CUTS = 4  # low points tried per wide character: enough for three touching digits, 15 pieces to read at most
+CUT_SPACING = 0.1  # two cuts closer than this share of the line's height are one low point's ragged floor
+# Low points tried per line height of a group's width (a digit is ~0.6 of it wide, so two or three per digit: the
+# deepest low point is often not where two digits meet) ...
+CUTS_PER_LINE = 5
+MAX_CUTS = 16  # ... and at most this many, so a long chain of touching digits costs a bounded batch
+# A candidate made of several atoms (parts of a cut group, or neighbouring groups whose strokes do not quite meet:
+# a 0 whose pen skipped, a 5 whose flag stands off) is at most this much wider than tall, as the widest digits, and
+# its atoms at most this far apart (of the line's height): a pen's skip, never the gap between digits written apart.
+MAX_ASPECT = 1.4
+JOIN_GAP = 0.12
+# A whole line no wider than this for its height may be one digit (a 5 whose flag stands far off): it is always
+# offered as one character too, however far apart its strokes.
+SINGLE_ASPECT = 1.6
+JOINS = 2  # at most this many character groups per allowed character: more is refused before any is read
+# Each character of a reading costs this much log probability, so a digit read surely as a whole is not lost to two
+# halves each read a little more surely. On training numbers 0 misread 0.7 % of single digits as two, 0.05 none.
+PER_PIECE = 0.05
 # The column profile is smoothed over this share of the line's height before its low points are taken, so the
 # ragged edge of one stroke does not count as a gap.
 SMOOTH = 0.06
-# A joint reading scores each piece by log P(its digit), P = ten-digit probability x digit score; this floor keeps a
+# A reading scores each piece by log P(its digit), P = ten-digit probability x digit score; this floor keeps a
 # piece the model rejects outright from sinking a reading by itself (log 0).
 FLOOR = 1e-6
+# Handwriting leans (MNIST's 1s up to ~30 degrees); cuts are taken along the measured lean, never past this many
+# columns per row (27 degrees): a steeper "lean" is a line's layout, not its digits.
+MAX_SLANT = 0.5
+# The line's height in pixels it is cut at, at least: a 200 px line is reduced 3 x. Every character ends at 20 px, so
+# three times that keeps every stroke. On training numbers 48, 96 and no reduction read as many exactly (separate
+# 95 %, touching 52 %, photos 86-88 % of 100 each); the synthetic thin-pen zeros of tests/test_segment.py needed 64.
+LINE_PIXELS = 64
 # Strokes one character may be written in (a 4 broken by its bar has three); more pieces than this per allowed
 # character is noise or a picture, refused before grouping them costs time.
 PIECES_PER_CHARACTER = 8
@@ -51,109 +90,101 @@ class Piece:
 
 @dataclass(frozen=True)
 class Segmentation:
-    """The candidates of a line and the readings to choose between: one list of piece indices per character group."""
+    """A line cut into atoms (characters, or parts of a wide one) and the candidate characters made of runs of them.
+
+    Reading the line is walking from bound 0 to bound `atoms`; edge (i, j, k) steps over atoms i..j-1 as piece k.
+    """
 
     pieces: list[Piece]
-    # Per character group, the possible readings, each a list of indices into `pieces`, left to right.
-    readings: list[list[list[int]]]
+    edges: list[tuple[int, int, int]]
+    atoms: int
 
 
-def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each row's horizontal runs of True: row, start column and end column (exclusive), in row-major order."""
-    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).view(np.int8), axis=1)
-    rows, starts = np.nonzero(edges == 1)
-    _, ends = np.nonzero(edges == -1)
-    return rows, starts, ends
+@dataclass(frozen=True)
+class _Ink:
+    """A line's ink as pixel lists, grouped by component: rows, columns, deslanted columns."""
+
+    ink: np.ndarray  # the line's ink, reduced by `scale`
+    scale: int  # image pixels per ink pixel here, each way
+    shape: tuple[int, int]  # the image's ink, before the reduction
+    ys: np.ndarray
+    xs: np.ndarray
+    upright: np.ndarray  # the column each pixel would have if the writing stood upright (`_slant`)
+    members: list[np.ndarray]  # per component (0-based), the indices of its pixels in the lists above
 
 
-def _union(count: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Connected components of a graph on `count` nodes with edges a-b: each node's smallest member's index."""
-    parent = np.arange(count)
-    while True:
-        low = np.minimum(parent[a], parent[b])
-        np.minimum.at(parent, parent[a], low)  # hook each root onto the smaller root it touches
-        np.minimum.at(parent, parent[b], low)
-        while True:  # pointer jumping: every node straight to its root
-            up = parent[parent]
-            if np.array_equal(up, parent):
-                break
-            parent = up
-        if np.array_equal(parent[a], parent[b]):
-            return parent
+def _slant(ys: np.ndarray, xs: np.ndarray, ids: np.ndarray, count: int) -> float:
+    """Columns gained per row down the page, pooled over the components: how far the writing leans.
+
+    Each component's own covariance (its x against its y), summed, over its y variance, summed: the digits' lean,
+    not the line's layout. A vertical cut or a column span then follows the strokes, not the page's columns.
+    """
+    n = np.bincount(ids, minlength=count).astype(np.float64)
+    sy, sx = np.bincount(ids, ys, count), np.bincount(ids, xs, count)
+    syy, sxy = np.bincount(ids, ys * ys.astype(np.float64), count), np.bincount(ids, ys * xs.astype(np.float64), count)
+    var = (syy - sy * sy / n).sum()
+    return float(np.clip((sxy - sx * sy / n).sum() / var, -MAX_SLANT, MAX_SLANT)) if var > 0 else 0.0
 
 
-def components(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """8-connected labels (0 = background, 1..n) of a boolean image and n: runs joined row to row, numpy only."""
-    labels = np.zeros(mask.shape, dtype=np.int32)
-    rows, starts, ends = _runs(mask)
-    if not len(rows):
-        return labels, 0
-    stride = mask.shape[1] + 2  # runs as positions in one long line, so one search finds every row's neighbours
-    first, last = rows * stride + starts, rows * stride + ends
-    # A run touches those in the row above that start by its end and end by its start (diagonals count: 8-connected).
-    above = rows - 1
-    lo = np.searchsorted(last, above * stride + starts, side="left")
-    hi = np.searchsorted(first, above * stride + ends, side="right")
-    counts = np.maximum(hi - lo, 0)
-    b = np.repeat(np.arange(len(rows)), counts)
-    a = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
-    roots = _union(len(rows), a, b) if len(a) else np.arange(len(rows))
-    _, label = np.unique(roots, return_inverse=True)
-    lengths = ends - starts
-    flat = np.repeat(rows * mask.shape[1] + starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-    labels.ravel()[flat] = np.repeat(label + 1, lengths)
-    return labels, int(label.max()) + 1
-
-
-def _boxes(labels: np.ndarray, count: int) -> np.ndarray:
-    """count x 4 (top, bottom, left, right), inclusive, of labels 1..count."""
+def _pixels(ink: np.ndarray, labels: np.ndarray, count: int, scale: int, shape: tuple[int, int]) -> _Ink:
     ys, xs = np.nonzero(labels)
     ids = labels[ys, xs] - 1
-    box = np.empty((count, 4), dtype=np.int64)
-    box[:, 0], box[:, 2] = labels.shape[0], labels.shape[1]
-    box[:, 1], box[:, 3] = -1, -1
-    np.minimum.at(box[:, 0], ids, ys)
-    np.maximum.at(box[:, 1], ids, ys)
-    np.minimum.at(box[:, 2], ids, xs)
-    np.maximum.at(box[:, 3], ids, xs)
-    return box
+    slope = _slant(ys, xs, ids, count)
+    # Sheared about the middle row, so the line keeps its place; whole columns, as the image has.
+    upright = xs - np.round(slope * (ys - (labels.shape[0] - 1) / 2)).astype(np.int64)
+    order = np.argsort(ids, kind="stable")
+    members = np.split(order, np.cumsum(np.bincount(ids, minlength=count))[:-1])
+    return _Ink(ink, scale, shape, ys, xs, upright, members)
 
 
-def _groups(box: np.ndarray, keep: np.ndarray) -> list[list[int]]:
-    """The kept components (0-based) grouped into characters by shared columns, ordered by their left edge."""
+def _boxes(pixels: _Ink, count: int) -> np.ndarray:
+    """count x 4 (top, bottom, left, right), inclusive, of the components."""
+    order = np.concatenate(pixels.members)
+    starts = np.cumsum([0] + [len(m) for m in pixels.members[:-1]])
+    ys, cols = pixels.ys[order], pixels.xs[order]
+    return np.stack([np.minimum.reduceat(ys, starts), np.maximum.reduceat(ys, starts),
+                     np.minimum.reduceat(cols, starts), np.maximum.reduceat(cols, starts)], axis=1)
+
+
+def _groups(box: np.ndarray, keep: np.ndarray, line: int) -> list[list[int]]:
+    """The kept components (0-based) grouped into characters, ordered by their left edge: a short stroke joins the
+    character whose columns it shares (a 5's flag, a 7's bar); two strokes as tall as digits never join here."""
     order = [int(k) for k in np.argsort(box[:, 2], kind="stable") if keep[k]]
     groups: list[list[int]] = []
-    spans: list[list[int]] = []  # each group's column span [left, right]
+    spans: list[list[int]] = []  # each group's [top, bottom, left, right]
     for k in order:
-        left, right = int(box[k, 2]), int(box[k, 3])
-        for g, (gl, gr) in enumerate(spans):
+        top, bottom, left, right = (int(v) for v in box[k])
+        for g, (gt, gb, gl, gr) in enumerate(spans):
             shared = min(right, gr) - max(left, gl) + 1
-            if shared >= OVERLAP * min(right - left + 1, gr - gl + 1):
+            short = min(bottom - top, gb - gt) + 1 < TALL * line
+            if short and shared >= OVERLAP * min(right - left + 1, gr - gl + 1):
                 groups[g].append(k)
-                spans[g] = [min(gl, left), max(gr, right)]
+                spans[g] = [min(gt, top), max(gb, bottom), min(gl, left), max(gr, right)]
                 break
         else:
             groups.append([k])
-            spans.append([left, right])
-    return [groups[g] for g in np.argsort([s[0] for s in spans], kind="stable")]
+            spans.append([top, bottom, left, right])
+    return [groups[g] for g in np.argsort([s[2] for s in spans], kind="stable")]
 
 
-def _cuts(profile: np.ndarray, height: int) -> list[int]:
+def _cuts(profile: np.ndarray, line: int) -> list[int]:
     """Columns (offsets into the profile) where a wide character may be cut: its deepest smoothed low points."""
-    width = max(1, round(SMOOTH * height))
+    width = max(1, round(SMOOTH * line))
     smooth = np.convolve(profile, np.ones(width) / width, mode="same")
-    margin = max(1, round(MIN_PART * height))
+    margin = max(1, round(MIN_PART * line))
     inner = np.arange(margin, len(profile) - margin)
     if not len(inner):
         return []
     left, mid, right = smooth[inner - 1], smooth[inner], smooth[inner + 1]
     lows = inner[(mid <= left) & (mid <= right) & ((mid < left) | (mid < right))]
+    most = min(MAX_CUTS, round(CUTS_PER_LINE * len(profile) / line))
     chosen: list[int] = []
+    apart = max(1, round(CUT_SPACING * line))
     for x in lows[np.argsort(smooth[lows], kind="stable")]:
-        if all(abs(int(x) - c) >= margin for c in chosen):
-            chosen.append(int(x))
-        if len(chosen) == MAX_CUTS:
+        if len(chosen) == most:
             break
+        if all(abs(int(x) - c) >= apart for c in chosen):
+            chosen.append(int(x))
     return sorted(chosen)
 
 
@@ -161,63 +192,141 @@ def _too_many(found: int, limit: int, what: str) -> PayloadTooLargeError:
     return PayloadTooLargeError(f"the image holds {found} {what}; the limit is {limit} characters", limit=limit)
 
 
-def segment(ink: np.ndarray, *, limit: int) -> Segmentation:
-    """Ink (float32 H x W in [0, 1]) -> the candidate characters and the readings the model chooses between; more than
-    `limit` characters is a PayloadTooLargeError."""
-    labels, count = components(ink > 0)
-    if count == 0:
+@dataclass(frozen=True)
+class _Atom:
+    """A run of the line: a character group, or the part of one between two cuts (taken along the writing's lean)."""
+
+    pixels: np.ndarray  # indices into the _Ink lists
+    left: int  # the columns its pixels span, [left, right)
+    right: int
+    top: int  # and the rows, [top, bottom)
+    bottom: int
+    group: int  # the character group it was cut from
+
+
+def _atoms(pixels: _Ink, box: np.ndarray, groups: list[list[int]], line: int) -> list[_Atom]:
+    """Each group as one atom, or cut into several where it is wide enough to be touching digits."""
+    atoms = []
+    for g, group in enumerate(groups):
+        members = np.concatenate([pixels.members[k] for k in group])
+        xs = pixels.xs[members]
+        if xs.max() - xs.min() + 1 <= WIDE * line:
+            atoms.append(_atom(pixels, members, g))
+            continue
+        # Cut along the lean: the upright columns' profile, whose low points are where slanted digits meet.
+        cols = pixels.upright[members]
+        left, right = int(cols.min()), int(cols.max()) + 1
+        bounds = [left, *(left + x for x in _cuts(np.bincount(cols - left).astype(np.float32), line)), right]
+        for a, b in zip(bounds, bounds[1:]):
+            part = members[(cols >= a) & (cols < b)]
+            if len(part):
+                atoms.append(_atom(pixels, part, g))
+    return atoms
+
+
+def _atom(pixels: _Ink, members: np.ndarray, group: int) -> _Atom:
+    xs, ys = pixels.xs[members], pixels.ys[members]
+    return _Atom(members, int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1, group)
+
+
+def _piece(pixels: _Ink, atoms: list[_Atom]) -> Piece:
+    """The ink of a run of atoms, normalized, with its box in the image."""
+    members = np.concatenate([atom.pixels for atom in atoms])
+    ys, xs = pixels.ys[members], pixels.xs[members]
+    top, left = int(ys.min()), int(xs.min())
+    crop = np.zeros((int(ys.max()) - top + 1, int(xs.max()) - left + 1), dtype=np.float32)
+    crop[ys - top, xs - left] = pixels.ink[ys, xs]
+    return Piece(fit_ink(crop), _box(pixels, left, top, left + crop.shape[1], top + crop.shape[0]))
+
+
+def _box(pixels: _Ink, left: int, top: int, right: int, bottom: int) -> tuple[int, int, int, int]:
+    """[x, y, w, h] of a span of the reduced ink, in the image's ink pixels and inside them."""
+    (height, width), k = pixels.shape, pixels.scale
+    x, y = min(left * k, width - 1), min(top * k, height - 1)
+    return x, y, max(1, min(right * k, width) - x), max(1, min(bottom * k, height) - y)
+
+
+def segment(ink: np.ndarray, *, limit: int, single: Callable[[], np.ndarray] | None = None) -> Segmentation:
+    """Ink (float32 H x W in [0, 1]) -> the atoms of the line and every candidate character made of them; a line of
+    far more than `limit` characters is a PayloadTooLargeError before any is normalized.
+
+    `single` gives the whole image as /v1/predict normalizes it. When the line could be one character, that is the
+    candidate for all of it: one digit is then read exactly as /v1/predict reads it, specks and all.
+    """
+    rows = np.flatnonzero(ink.any(axis=1))
+    if not len(rows):
         raise BlankImageError("the image has no ink on it (blank or a single colour)")
-    box = _boxes(labels, count)
+    # Every character ends up 20 px tall: the line is cut at a few times that, box-reduced (anti-aliased), whatever
+    # size it was written at. Labelling and normalizing a 200 px line's pieces at 1/4 scale is ~10x cheaper.
+    scale = max(1, int(rows[-1] - rows[0] + 1) // LINE_PIXELS)
+    small = np.asarray(Image.fromarray(ink).reduce(scale)) if scale > 1 else ink
+    labels, count = components(small > 0)
+    pixels = _pixels(small, labels, count, scale, ink.shape)
+    box = _boxes(pixels, count)
     heights, widths = box[:, 1] - box[:, 0] + 1, box[:, 3] - box[:, 2] + 1
     line = int(heights.max())  # the tallest piece is a whole digit: every digit spans the line
     keep = np.maximum(heights, widths) >= SPECK * line
     if keep.sum() > PIECES_PER_CHARACTER * limit:
         raise _too_many(int(keep.sum()), limit, "separate strokes")
-    groups = _groups(box, keep)
-    if len(groups) > limit:
+    groups = _groups(box, keep, line)
+    if len(groups) > JOINS * limit:  # even if every neighbour joined one, too many characters
         raise _too_many(len(groups), limit, "characters or more")
+    # A digit of several strokes (a 4 broken by its bar) is taller than any of them: the line is its tallest character.
+    line = max(int(box[group, 1].max() - box[group, 0].min()) + 1 for group in groups)
+    atoms = _atoms(pixels, box, groups, line)
     pieces: list[Piece] = []
-    readings: list[list[list[int]]] = []
-    for group in groups:
-        ids = np.array(group) + 1
-        top, bottom = int(box[group, 0].min()), int(box[group, 1].max())
-        left, right = int(box[group, 2].min()), int(box[group, 3].max())
-        window = ink[top : bottom + 1, left : right + 1]
-        own = np.isin(labels[top : bottom + 1, left : right + 1], ids)
-        mine = np.where(own, window, np.float32(0))
-        bounds = [0, right - left + 1]
-        if bounds[1] > WIDE * line:
-            bounds[1:1] = _cuts(own.sum(axis=0).astype(np.float32), line)
-        index: dict[tuple[int, int], int] = {}
-        for i in range(len(bounds)):
-            for j in range(i + 1, len(bounds)):
-                part = mine[:, bounds[i] : bounds[j]]
-                rows = np.flatnonzero(part.any(axis=1))
-                if not len(rows):
-                    continue
-                cols = np.flatnonzero(part.any(axis=0))
-                index[i, j] = len(pieces)
-                pieces.append(Piece(fit_ink(part), (left + bounds[i] + int(cols[0]), top + int(rows[0]),
-                                                    int(cols[-1] - cols[0]) + 1, int(rows[-1] - rows[0]) + 1)))
-        readings.append(_paths(index, len(bounds) - 1))
-    return Segmentation(pieces, readings)
+    edges: list[tuple[int, int, int]] = []
+    for i in range(len(atoms)):
+        for j in range(i + 1, len(atoms) + 1):
+            run = atoms[i:j]
+            whole_group = run[0].group == run[-1].group and (i == 0 or atoms[i - 1].group != run[0].group) and (
+                j == len(atoms) or atoms[j].group != run[-1].group)
+            if j > i + 1 and not whole_group:
+                width = max(atom.right for atom in run) - min(atom.left for atom in run)
+                if width > MAX_ASPECT * (max(atom.bottom for atom in run) - min(atom.top for atom in run)):
+                    if width > MAX_ASPECT * small.shape[0]:
+                        break  # wider than any character this image can hold, and longer runs only grow wider
+                    continue  # too wide for its height; a longer run may be taller (a flag above its 5)
+                if max(b.left - a.right for a, b in zip(run, run[1:])) > JOIN_GAP * line:
+                    break  # a gap between written characters: no character spans it
+            edges.append((i, j, len(pieces)))
+            pieces.append(_piece(pixels, run))
+    if single is not None:
+        _add_single(pixels, atoms, pieces, edges, single)
+    return Segmentation(pieces, edges, len(atoms))
 
 
-def _paths(index: dict[tuple[int, int], int], end: int) -> list[list[int]]:
-    """Every way to walk from bound 0 to `end` through pieces that exist, as lists of piece indices."""
-    walks: dict[int, list[list[int]]] = {0: [[]]}
-    for j in range(1, end + 1):
-        walks[j] = [walk + [index[i, j]] for i in range(j) if (i, j) in index for walk in walks.get(i, [])]
-    return walks[end]
+def _add_single(pixels: _Ink, atoms: list[_Atom], pieces: list[Piece], edges: list, single) -> None:
+    """The whole image read as one character, as the candidate for the whole line, if its shape allows one."""
+    left, right = min(atom.left for atom in atoms), max(atom.right for atom in atoms)
+    top, bottom = min(atom.top for atom in atoms), max(atom.bottom for atom in atoms)
+    if right - left > SINGLE_ASPECT * (bottom - top):
+        return
+    piece = Piece(single(), _box(pixels, left, top, right, bottom))
+    whole = [k for i, j, k in edges if i == 0 and j == len(atoms)]
+    if whole:
+        pieces[whole[0]] = piece
+    else:
+        edges.append((0, len(atoms), len(pieces)))
+        pieces.append(piece)
 
 
 def choose(segmentation: Segmentation, probability: np.ndarray) -> list[int]:
-    """The pieces of the best reading of each group, left to right: the one whose digits the model is surest of.
+    """The pieces of the best reading, left to right: the one whose characters the model is surest of, all told.
 
-    `probability` holds each piece's P(its most likely digit), the ten-digit probability times the digit score.
+    `probability` holds each piece's P(its most likely digit), the ten-digit probability times the digit score; a
+    reading scores the sum of its pieces' log P, less PER_PIECE for each (a cut must earn its keep).
     """
-    logs = np.log(np.maximum(probability, FLOOR))
-    chosen: list[int] = []
-    for readings in segmentation.readings:
-        chosen += max(readings, key=lambda walk: float(logs[walk].sum()))
-    return chosen
+    score = np.log(np.maximum(probability, FLOOR)) - PER_PIECE
+    best = np.full(segmentation.atoms + 1, -np.inf)
+    best[0] = 0.0
+    step: list[tuple[int, int] | None] = [None] * (segmentation.atoms + 1)
+    for i, j, k in sorted(segmentation.edges, key=lambda edge: edge[1]):
+        if best[i] + score[k] > best[j]:
+            best[j], step[j] = best[i] + score[k], (i, k)
+    chosen, at = [], segmentation.atoms
+    while at:
+        i, k = step[at]
+        chosen.append(k)
+        at = i
+    return chosen[::-1]

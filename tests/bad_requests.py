@@ -222,6 +222,10 @@ def corpus() -> list[Bad]:
             _json(f'{{"instances": [{{"image": "{b64png}"}}]}}'), JSON),
         Bad("backend not a string", "POST", "/v1/predict", 400, "malformed_request",
             _json(f'{{"image": "{b64png}", "backend": ["x"]}}'), JSON),
+        Bad("return_image a list in json beside the query's", "POST", "/v1/compare?return_image=false", 400,
+            "malformed_request", _pixels_body(good_pixels)[:-1] + b', "return_image": [[1]]}', JSON),
+        Bad("return_image a string in json", "POST", "/v1/read", 400, "malformed_request",
+            _pixels_body(good_pixels)[:-1] + b', "return_image": "yes"}', JSON),
         Bad("backend unknown in json", "POST", "/v1/predict", 404, "unknown_name",
             _pixels_body(good_pixels)[:-1] + b', "backend": "nope"}', JSON),
         # /v1/read: predict's bodies for one image, a cap on the characters found

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -57,7 +58,7 @@ def test_quick_bench_load_phase(quick_run):
     http = json.loads((out / "results.json").read_text())["http"]
     assert http["cold_start_s"] > 0 and http["memory_ready"]["rss_mb"] > 0
     cells = {(c["request"], c["connections"]): c for c in http["cells"]}
-    assert len(cells) == 8 and {c for _, c in cells} == {1, 8}
+    assert len(cells) == 10 and {c for _, c in cells} == {1, 8}  # four kinds of one digit, and a 6-digit /v1/read
     for (request, _), cell in cells.items():
         if request.startswith("binary"):  # the binary extension may be missing from a server: a failed row, no crash
             assert cell["status"] == "ok" or cell["reason"], cell
@@ -70,6 +71,8 @@ def test_quick_bench_report(quick_run):
     _, out = quick_run
     md = (out / "results.md").read_text()
     assert "## HTTP load (wrk)" in md and "`/v2/models/tflite-int8/infer`" in md and "| ok |" in md
+    assert re.search(r"`/v1/read` of a 6-digit number, RGBA canvas at 1 connection: p50 [\d.]+ ms, [\d.]+x one "
+                     r"digit's `/v1/predict`", md)
     for chart in ("size_accuracy.png", "http.png"):
         with Image.open(out / chart) as image:
             assert image.format == "PNG" and image.width > 300

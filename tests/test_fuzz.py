@@ -65,12 +65,15 @@ def test_segment_any_array_gives_characters_inside_it_or_a_typed_error(image):
     except MnistEdgeError as exc:
         assert 400 <= exc.status < 500 and exc.message
         return
-    assert 1 <= len(found.readings) <= 8 and all(found.readings)
+    assert found.atoms >= 1 and all(0 <= i < j <= found.atoms for i, j, _ in found.edges)
     for piece in found.pieces:
         _valid_input(piece.image[None])
         x, y, w, h = piece.box
         assert 0 <= x < x + w <= ink.shape[1] and 0 <= y < y + h <= ink.shape[0]
-    assert len(choose(found, np.ones(len(found.pieces)))) >= len(found.readings)
+    chosen = choose(found, np.random.default_rng(0).random(len(found.pieces)))
+    spans = {k: (i, j) for i, j, k in found.edges}
+    assert spans[chosen[0]][0] == 0 and spans[chosen[-1]][1] == found.atoms  # a whole reading, left to right
+    assert all(spans[a][1] == spans[b][0] for a, b in zip(chosen, chosen[1:]))
 
 
 @settings(max_examples=EXAMPLES, deadline=None, database=None)

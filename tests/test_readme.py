@@ -71,8 +71,10 @@ def test_every_curl_runs_as_written(server, command):
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
     assert "error" not in body, body
-    named = re.search(r"examples/\w+_(\d)\.", command)  # the example files are named for their digit
-    if "/v2/" in command:
+    named = re.search(r"examples/\w+_(\d+)\.", command)  # the example files are named for their digit or number
+    if "/v1/read" in command:
+        assert body["number"] == named.group(1)
+    elif "/v2/" in command:
         probabilities = body["outputs"][0]["data"]
         assert probabilities.index(max(probabilities)) == int(named.group(1))
     elif "/compare" in command:

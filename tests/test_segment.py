@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from api_fixtures import png
+
 from mnist_edge.runtime.preprocess import find_ink
-from mnist_edge.runtime.segment import components, segment
+from mnist_edge.runtime.components import components
+from mnist_edge.runtime.segment import segment
 
 PEN = 14
 
@@ -36,92 +37,74 @@ FIVE_FLAG = [(112, 56), (170, 52)]
 ZERO = [(120, 60), (160, 80), (170, 140), (160, 200), (120, 220), (80, 200), (70, 140), (80, 80), (120, 60)]
 
 
-def groups(image: np.ndarray) -> int:
-    """How many characters the segmentation finds (each read one or more ways)."""
-    return len(segment(find_ink(image, line=True), limit=32).readings)
+def atoms(image: np.ndarray) -> int:
+    """How many atoms (characters, or parts of a wide one) the segmentation cuts the line into."""
+    return segment(find_ink(image, line=True), limit=32).atoms
 
 
-def bfs_labels(mask: np.ndarray) -> np.ndarray:
-    """A plain 8-connected flood fill, the reference the run-based labelling must agree with."""
-    labels = np.zeros(mask.shape, dtype=np.int32)
-    count = 0
-    for y, x in zip(*np.nonzero(mask)):
-        if labels[y, x]:
-            continue
-        count += 1
-        labels[y, x] = count
-        queue = deque([(y, x)])
-        while queue:
-            cy, cx = queue.popleft()
-            for dy in (-1, 0, 1):
-                for dx in (-1, 0, 1):
-                    ny, nx = cy + dy, cx + dx
-                    if 0 <= ny < mask.shape[0] and 0 <= nx < mask.shape[1] and mask[ny, nx] and not labels[ny, nx]:
-                        labels[ny, nx] = count
-                        queue.append((ny, nx))
-    return labels
+def read(client, image: np.ndarray) -> tuple[str, int]:
+    """The number /v1/read finds in a drawing, and how many characters it found."""
+    body = client.post("/v1/read", data=png(image), content_type="image/png").json
+    return body["number"], len(body["digits"])
 
 
-@pytest.mark.parametrize("density", [0.1, 0.4, 0.6])
-def test_components_agree_with_a_flood_fill(density):
-    rng = np.random.default_rng(int(density * 10))
-    for _ in range(20):
-        mask = rng.random((int(rng.integers(1, 30)), int(rng.integers(1, 30)))) < density
-        labels, count = components(mask)
-        expected = bfs_labels(mask)
-        assert count == expected.max()
-        assert ((labels > 0) == mask).all()
-        # The same partition: each expected component is exactly one of ours, and the other way round.
-        pairs = set(zip(labels[mask].tolist(), expected[mask].tolist()))
-        assert len(pairs) == count
-
-
-def test_components_of_nothing():
-    labels, count = components(np.zeros((5, 7), dtype=bool))
-    assert count == 0 and not labels.any()
-
-
-def test_a_five_whose_flag_is_a_separate_stroke_is_one_character():
+def test_a_five_whose_flag_is_a_separate_stroke_is_one_character(client):
     image = written(FIVE_BODY, FIVE_FLAG)
     assert components(find_ink(image, line=True) > 0)[1] == 2  # two strokes, apart
-    assert groups(image) == 1
+    assert atoms(image) == 1  # the flag is short and above the body: one character before the model is asked
+    assert read(client, image) == ("5", 1)
 
 
-@pytest.mark.parametrize(("strokes", "pieces"), [
+def test_a_flag_that_stands_off_is_joined_by_the_model(client):
+    flag = [(150, 62), (215, 55)]  # begun past the body's right edge: no shared columns
+    image = written(FIVE_BODY, flag)
+    found = segment(find_ink(image, line=True), limit=32)
+    assert found.atoms == 2 and (0, 2) in {edge[:2] for edge in found.edges}
+    assert read(client, image) == ("5", 1)
+
+
+@pytest.mark.parametrize(("strokes", "pieces", "digit"), [
     # A 4: the angle, then the upright, broken where it crosses the bar (the pen skipped).
-    (([(95, 60), (80, 160), (190, 160)], [(160, 60), (160, 145)], [(160, 176), (160, 230)]), 3),
-    (([(70, 60), (180, 60)], [(188, 74), (115, 230)]), 2),  # a 7: the bar, then the stem, lifted between
-    (([(70, 60), (180, 60), (110, 230)], [(100, 145), (165, 145)]), 1),  # a crossed 7: the bar crosses the stem
+    (([(95, 60), (80, 160), (190, 160)], [(160, 60), (160, 145)], [(160, 176), (160, 230)]), 3, "4"),
+    (([(70, 60), (180, 60)], [(188, 74), (115, 230)]), 2, "7"),  # a 7: the bar, then the stem, lifted between
+    (([(70, 60), (180, 60), (110, 230)], [(100, 145), (165, 145)]), 1, "7"),  # a crossed 7: the bar crosses the stem
 ])
-def test_digits_of_several_strokes_are_one_character(strokes, pieces):
+def test_digits_of_several_strokes_are_one_character(client, strokes, pieces, digit):
     image = written(*strokes)
     assert components(find_ink(image, line=True) > 0)[1] == pieces
-    assert groups(image) == 1
+    assert read(client, image) == (digit, 1)
 
 
-def test_ones_with_a_gap_are_two_characters():
-    assert groups(written(ONE, shifted(ONE, 120))) == 2
-
-
-def test_a_dot_between_digits_is_dropped():
-    image = written(ONE, shifted(ONE, 200), dots=[(200, 215, 8)])
+def test_ones_with_a_gap_are_two_characters_never_one(client):
+    image = written(ONE, shifted(ONE, 120))
     found = segment(find_ink(image, line=True), limit=32)
-    assert len(found.readings) == 2
+    assert found.atoms == 2 and sorted(edge[:2] for edge in found.edges) == [(0, 1), (1, 2)]
+    assert read(client, image) == ("11", 2)
+
+
+def test_a_dot_between_digits_is_dropped(client):
+    image = written(ONE, shifted(ONE, 200), dots=[(200, 215, 8)])
+    assert read(client, image) == ("11", 2)
+    found = segment(find_ink(image, line=True), limit=32)
+    assert found.atoms == 2
     for piece in found.pieces:  # no candidate holds the dot: both are the width of a stroke
         assert piece.box[2] <= PEN + 4
 
 
-def test_a_speck_is_no_character_and_the_tallest_piece_sets_the_line():
-    assert groups(written(ZERO, dots=[(400, 140, 3)])) == 1
+def test_a_speck_is_no_character_and_the_tallest_piece_sets_the_line(client):
+    image = written(ZERO, dots=[(400, 140, 3)])
+    assert all(piece.box[0] + piece.box[2] < 390 for piece in segment(find_ink(image, line=True), limit=32).pieces)
+    assert read(client, image) == ("0", 1)
 
 
-def test_touching_zeros_are_offered_cut():
+def test_touching_zeros_are_split(client):
     image = written(ZERO, shifted(ZERO, 98))  # the second's left side runs along the first's right side
     assert components(find_ink(image, line=True) > 0)[1] == 1
+    assert read(client, image) == ("00", 2)
     found = segment(find_ink(image, line=True), limit=32)
-    assert len(found.readings) == 1
-    assert [len(reading) for reading in found.readings[0]].count(2) >= 1  # one way reads it as two characters
-    assert min(len(reading) for reading in found.readings[0]) == 1  # and one as it is
+    spans = {edge[:2] for edge in found.edges}
+    assert (0, found.atoms) in spans  # read as it is, one character ...
+    assert any((0, j) in spans and (j, found.atoms) in spans for j in range(1, found.atoms))  # ... or cut in two
 
 
 def test_every_box_lies_inside_the_image():

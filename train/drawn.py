@@ -67,8 +67,9 @@ def _bucket(value: float, buckets) -> str:
 
 
 def paint(ink: np.ndarray, style: str, rng: np.random.Generator) -> np.ndarray:
-    """A 280 x 280 uint8 ink layer as the RGBA image a canvas or an upload in that style would give."""
-    image = np.empty((CANVAS, CANVAS, 4), dtype=np.uint8)
+    """A uint8 ink layer (H x W, a 280 x 280 canvas or a wide one) as the RGBA image a canvas or an upload in that
+    style would give."""
+    image = np.empty((*ink.shape, 4), dtype=np.uint8)
     if style == "canvas":
         colour = CANVAS_COLOURS[rng.integers(len(CANVAS_COLOURS))]
         image[:, :, :3] = np.where(ink[:, :, None] > 0, np.array(colour, dtype=np.uint8), 0)

@@ -48,7 +48,7 @@ def _skeleton(digit: np.ndarray) -> tuple[np.ndarray, np.ndarray, Image.Image]:
     return ys, xs, blob
 
 
-def _pen_layer(digit: np.ndarray, height: int, width_frac: float) -> Image.Image:
+def pen_layer(digit: np.ndarray, height: int, width_frac: float) -> Image.Image:
     """The digit retraced by a round pen, as an L alpha layer about `height` px tall (with a margin)."""
     ys, xs, blob = _skeleton(digit)
     scale = height / (28 * UP)
@@ -124,15 +124,27 @@ def pick_style(rng: np.random.Generator, split: str = "tune") -> dict:
             "orientation": int(rng.choice(ORIENTATIONS[1:])) if rng.random() < 0.25 else 1}  # a quarter are rotated
 
 
+def frame(style: dict, size: str) -> tuple[int, int]:
+    """The photo's width and height as displayed (a phone held upright shows its landscape sensor turned)."""
+    stored_w, stored_h = SIZES[size]
+    return (stored_h, stored_w) if style["orientation"] in (6, 8) else (stored_w, stored_h)
+
+
 def render(digit: np.ndarray, rng: np.random.Generator, *, size: str = "2mp", split: str = "tune") -> tuple[bytes, dict]:
     """One 28 x 28 MNIST digit -> JPEG bytes of a phone photo of it written on paper, and the conditions."""
     style = pick_style(rng, split)
-    pen, paper, light, ink_name, orientation = (style[k] for k in ("pen", "paper", "light", "ink", "orientation"))
-    stored_w, stored_h = SIZES[size]
-    w, h = (stored_h, stored_w) if orientation in (6, 8) else (stored_w, stored_h)  # as displayed
-    widths, strengths = PENS[pen]
+    w, h = frame(style, size)
     digit_h = int(min(w, h) * rng.uniform(0.2, 0.5))
-    alpha = _pen_layer(digit, digit_h, rng.uniform(*widths))
+    alpha = pen_layer(digit, digit_h, rng.uniform(*PENS[style["pen"]][0]))
+    jpeg, conditions = photograph(alpha, rng, style, size)
+    return jpeg, {**conditions, "digit_px": digit_h}
+
+
+def photograph(alpha: Image.Image, rng: np.random.Generator, style: dict, size: str) -> tuple[bytes, dict]:
+    """Writing (an L alpha layer, 255 = the pen's full stroke) on paper, tilted, lit, grained, as a phone's JPEG."""
+    pen, paper, light, ink_name, orientation = (style[k] for k in ("pen", "paper", "light", "ink", "orientation"))
+    w, h = frame(style, size)
+    strengths = PENS[pen][1]
     tilt = float(rng.uniform(-10, 10))
     alpha = _perspective(alpha, rng, tilt=tilt, skew=0.06)
     blur = float(rng.uniform(0.3, 1.5) * min(w, h) / 1200)
@@ -176,8 +188,7 @@ def render(digit: np.ndarray, rng: np.random.Generator, *, size: str = "2mp", sp
     quality = int(rng.integers(60, 96))
     buffer = io.BytesIO()
     stored.save(buffer, format="JPEG", quality=quality, exif=exif.tobytes())
-    conditions = {**style, "size": size, "quality": quality, "tilt": round(tilt, 1), "digit_px": digit_h}
-    return buffer.getvalue(), conditions
+    return buffer.getvalue(), {**style, "size": size, "quality": quality, "tilt": round(tilt, 1)}
 
 
 def iter_photos(images: np.ndarray, labels: np.ndarray, count: int, *, seed: int, size: str = "2mp",

@@ -12,7 +12,7 @@ from mnist_edge.runtime.api.bodies import image_of, read_body
 from mnist_edge.runtime.api.inference import ms, run_model
 from mnist_edge.runtime.api.state import state
 from mnist_edge.runtime.errors import PayloadTooLargeError
-from mnist_edge.runtime.preprocess import MAX_PIXELS, find_ink
+from mnist_edge.runtime.preprocess import MAX_PIXELS, find_ink, normalize
 from mnist_edge.runtime.segment import choose, segment
 
 bp = Blueprint("read", __name__, url_prefix="/v1")
@@ -35,7 +35,8 @@ def read() -> dict:
     image = image_of(body.items[0], config.max_image_pixels or MAX_PIXELS)
     ink = find_ink(image, line=True)
     limit = config.max_digits
-    found = segment(ink, limit=limit)  # more characters than the limit are refused before the model runs
+    # More characters than the limit are refused before the model runs; one character is read as /v1/predict reads it.
+    found = segment(ink, limit=limit, single=lambda: normalize(image))
     batch = np.stack([piece.image for piece in found.pieces])
     preprocess_ms = ms(time.perf_counter() - started)
     slot = state().registry.get(body.backend)

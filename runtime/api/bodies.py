@@ -20,6 +20,8 @@ from mnist_edge.runtime.errors import (
 ACCEPTED = "multipart/form-data (field `file`), image/* or application/octet-stream, or application/json"
 UPLOAD_FIELDS = ("file", "image")  # multipart file fields an image may come in
 TRUE = ("1", "true", "yes", "on")
+# The options' types in a JSON body, as the OpenAPI document says, and how an error names them.
+JSON_OPTIONS = {"backend": (str, "a model name (a string)"), "return_image": (bool, "true or false")}
 
 
 @dataclass
@@ -90,9 +92,12 @@ def _json_items(options: dict, valid: tuple[str, ...], batch: bool) -> tuple[lis
         shapes = "{\"image\": ...}, {\"pixels\": ...}" + (" or {\"instances\": [...]}" if batch else "")
         raise MalformedRequestError(f"the body is JSON but not an object: send {shapes}")
     reject_unknown("JSON key", body, valid + ("image", "pixels") + (("instances",) if batch else ()))
-    for key in options:
-        if options[key] is None and body.get(key) is not None:
-            options[key] = body[key]
+    for key, (kind, described) in JSON_OPTIONS.items():
+        value = body.get(key)
+        if value is not None and not isinstance(value, kind):  # wrong even where the query string also says it
+            raise MalformedRequestError(f"`{key}` in JSON must be {described}")
+        if options[key] is None and value is not None:
+            options[key] = value
     if "instances" not in body:
         return [{key: body[key] for key in ("image", "pixels") if key in body}], False
     if "image" in body or "pixels" in body:
@@ -127,9 +132,6 @@ def read_body(valid: tuple[str, ...], *, batch: bool = True) -> Body:
     else:
         raise UnsupportedMediaError(f"Content-Type {mimetype or '(none)'} is not taken; send {ACCEPTED}",
                                     content_type=mimetype or None)
-    backend = options["backend"]
-    if backend is not None and not isinstance(backend, str):
-        raise MalformedRequestError("`backend` must be a model name (a string)")
-    flag = options["return_image"]
+    flag = options["return_image"]  # true in JSON, or a word in the query or a form
     return_image = flag is True or (isinstance(flag, str) and flag.lower() in TRUE)
-    return Body(items, is_batch, backend, return_image)
+    return Body(items, is_batch, options["backend"], return_image)

@@ -12,7 +12,7 @@ from mnist_edge.runtime.errors import HttpError
 
 bp = Blueprint("docs", __name__)
 
-# Every link answers GET; the POST routes (/v1/predict, /v1/compare, v2 infer) are in the OpenAPI document.
+# Every link answers GET; the POST routes (/v1/predict, /v1/read, /v1/compare, v2 infer) are in the OpenAPI document.
 LINKS = {"openapi": "/openapi.json", "docs": "/docs", "health": "/healthz", "ready": "/readyz", "models": "/v1/models",
          "v2": "/v2", "metrics": "/metrics"}
 # Swagger UI's built files ship inside the flask-swagger-ui wheel (no CDN: a Pi may be offline); these are all the

@@ -1,0 +1,70 @@
+"""train/numbers.py and `mnist-edge numbers-eval`: numbers that are what they claim, scored through /v1/read."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from mnist_edge.cli import main
+from mnist_edge.runtime.components import components
+from mnist_edge.runtime.decode import decode_image
+from mnist_edge.runtime.preprocess import find_ink
+from mnist_edge.train.numbers import KINDS, iter_numbers
+from mnist_edge.train.numbers_eval import agrees, exact
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_numbers_are_their_labels_digits_and_repeat_exactly(mnist, kind):
+    made = list(iter_numbers(mnist.x_test, mnist.y_test, 6, kind=kind, seed=3))
+    again = list(iter_numbers(mnist.x_test, mnist.y_test, 6, kind=kind, seed=3))
+    assert [n.data for n in made] == [n.data for n in again]
+    for number in made:
+        assert 2 <= len(number.text) <= 6 and number.text.isdigit()
+        with Image.open(io.BytesIO(number.data)) as image:
+            assert image.format == ("JPEG" if kind == "photo" else "PNG")
+            upright = ImageOps.exif_transpose(image)
+            assert upright.height <= upright.width or kind == "photo"
+
+
+def test_touching_numbers_touch_and_separate_ones_do_not(mnist):
+    for kind in ("separate", "touching"):
+        for number in iter_numbers(mnist.x_test, mnist.y_test, 8, kind=kind, seed=0):
+            ink = find_ink(decode_image(number.data), line=True)
+            pieces = components(ink > 0.5)[1]  # the strokes proper, not their anti-aliased fringe
+            if number.conditions["broken"]:  # a skipped stroke may part what touches
+                continue
+            if kind == "touching":
+                assert number.conditions["touching"] >= 1 and pieces < len(number.text), number.text
+            else:
+                assert pieces >= len(number.text), number.text
+
+
+def test_training_and_test_numbers_differ(mnist):
+    tune = next(iter_numbers(mnist.x_train, mnist.y_train, 1, kind="photo", seed=0, split="tune"))
+    held_out = next(iter_numbers(mnist.x_test, mnist.y_test, 1, kind="photo", seed=0))
+    assert tune.data != held_out.data
+
+
+def test_exact_and_agreement_are_strict():
+    item = {"digit": 4, "is_digit": True}
+    assert exact({"number": "44", "digits": [item, item]}, "44")
+    assert not exact({"number": "44", "digits": [item, {**item, "is_digit": False}, item]}, "44")  # an extra
+    assert not exact({"number": "4", "digits": [item]}, "44")
+    assert agrees({"digits": [item]}, {"digit": 4, "is_digit": True})
+    assert not agrees({"digits": [item, item]}, {"digit": 4, "is_digit": True})
+    assert not agrees({"digits": [item]}, {"digit": 4, "is_digit": False})
+
+
+def test_numbers_eval_reports_every_kind(mnist, capsys, tmp_path):
+    code = main(["numbers-eval", "--data", mnist.source, "--count", "4", "--singles", "5", "--save", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    for kind in (*KINDS, "single"):
+        line = next(line for line in out.splitlines() if line.strip().startswith(kind))
+        share = float(line.split("%")[0].split()[-1])
+        assert 0 <= share <= 100
+    assert "agree with /v1/predict of 5" in out and "read exactly of 4" in out
+    assert all(path.suffix in (".png", ".jpg") for path in tmp_path.iterdir())
