@@ -98,6 +98,17 @@ def test_train_on_corrections_end_to_end_then_convert(corrections_db, tiny_model
     assert manifest["not_a_digit"]["threshold"] == report["not_a_digit"]["threshold"]
 
 
+def test_the_same_seed_gives_the_same_weights(corrections_db, tiny_models, mnist):
+    from mnist_edge.train.feedback import FeedbackConfig, fine_tune
+
+    report = json.loads((tiny_models / "training.json").read_text())
+    corrections, _ = load_corrections(corrections_db)
+    small = mnist.subset(n_train=4000, n_test=500)
+    cfg = FeedbackConfig(seed=2, epochs=1, min_replay=300)  # a few steps: enough for dropout and shuffling to act
+    first, second = (fine_tune(tiny_models, report, corrections, small, cfg, verbose=0)[0] for _ in range(2))
+    assert all(np.array_equal(a, b) for a, b in zip(first.get_weights(), second.get_weights()))
+
+
 def test_a_missing_or_empty_database_is_one_line(tmp_path, tiny_models, capsys):
     base = ["train", "--from", str(tiny_models), "--out", str(tmp_path / "run")]
     assert main([*base, "--feedback", str(tmp_path / "nowhere.sqlite3")]) == 1
