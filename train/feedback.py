@@ -100,10 +100,11 @@ def held_back_mask(ids: np.ndarray, *, share: float, seed: int) -> np.ndarray:
     return np.array([np.random.default_rng([seed, int(i)]).random() < share for i in ids], dtype=bool)
 
 
-def answer_accuracy(outputs: np.ndarray, labels: np.ndarray, threshold: float) -> float:
-    """Share of N x 11 outputs whose answer is the label: the digit, read as a digit, or not a digit (label 10)."""
+def answer_accuracy(outputs: np.ndarray, labels: np.ndarray, threshold: float) -> float | None:
+    """Share of N x 11 outputs whose answer is the label: the digit, read as a digit, or not a digit (label 10);
+    None when there are none (a handful of corrections may hold none back)."""
     if not len(labels):
-        return 0.0
+        return None
     probabilities, score = split(outputs)
     is_digit = score >= threshold
     right = np.where(labels == NOT_A_DIGIT, ~is_digit, is_digit & (probabilities.argmax(axis=1) == labels))
@@ -275,15 +276,17 @@ def save_held_back(measured: Corrections, out: Path) -> None:
 
 
 def read_held_back(run: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """A run's held-back corrections (images, labels), or None when it was not trained on corrections."""
+    """A run's held-back corrections (images, labels), or None when it was not trained on corrections or held
+    none back."""
     path = run / HELD_BACK_FILE
     if not path.is_file():
         return None
     try:
         with np.load(path) as held:
-            return held["images"], held["labels"]
+            images, labels = held["images"], held["labels"]
     except (OSError, ValueError, KeyError) as exc:
         raise DataError(f"cannot read {path}: {exc}") from exc
+    return (images, labels) if len(labels) else None
 
 
 def _check(args) -> None:
@@ -325,7 +328,8 @@ def train_cli(args) -> int:
           f"{'non-digits flagged':>20}")
     for name in ("before", "after"):
         f = feedback[name]
-        print(f"{name:<8}{f['held_back_corrections']:>23.2%}{f['mnist_test']:>12.2%}{f['drawn_test']:>12.2%}"
+        held = "-" if f["held_back_corrections"] is None else f"{f['held_back_corrections']:.2%}"
+        print(f"{name:<8}{held:>23}{f['mnist_test']:>12.2%}{f['drawn_test']:>12.2%}"
               f"{f['drawn_test_rejected']:>10.2%}{f['held_out_not_digits_flagged']:>20.2%}")
     print(f"run folder: {out} (next: mnist-edge convert {out})")
     return 0
