@@ -98,6 +98,17 @@ def test_train_on_corrections_end_to_end_then_convert(corrections_db, tiny_model
     assert manifest["not_a_digit"]["threshold"] == report["not_a_digit"]["threshold"]
 
 
+def test_the_same_seed_gives_the_same_weights(corrections_db, tiny_models, mnist):
+    from mnist_edge.train.feedback import FeedbackConfig, fine_tune
+
+    report = json.loads((tiny_models / "training.json").read_text())
+    corrections, _ = load_corrections(corrections_db)
+    small = mnist.subset(n_train=4000, n_test=500)
+    cfg = FeedbackConfig(seed=2, epochs=1, min_replay=300)  # a few steps: enough for dropout and shuffling to act
+    first, second = (fine_tune(tiny_models, report, corrections, small, cfg, verbose=0)[0] for _ in range(2))
+    assert all(np.array_equal(a, b) for a, b in zip(first.get_weights(), second.get_weights()))
+
+
 def test_a_missing_or_empty_database_is_one_line(tmp_path, tiny_models, capsys):
     base = ["train", "--from", str(tiny_models), "--out", str(tmp_path / "run")]
     assert main([*base, "--feedback", str(tmp_path / "nowhere.sqlite3")]) == 1
@@ -129,3 +140,17 @@ def test_every_writer_style_reshapes_only_its_digits(mnist):
         assert drawings[0][0].shape == (280, 280, 4)
     again = next(iter_style("slanted", mnist.x_test, mnist.y_test, 1, seed=0))[0]
     assert np.array_equal(again, next(iter_style("slanted", mnist.x_test, mnist.y_test, 1, seed=0))[0])
+
+
+def test_a_run_that_held_nothing_back_is_compared_as_any_run(tmp_path):
+    from mnist_edge.train.feedback import Corrections, answer_accuracy, read_held_back, save_held_back
+
+    assert read_held_back(tmp_path) is None  # not trained on corrections
+    save_held_back(Corrections(np.empty(0, np.int64), np.empty((0, 28, 28, 1), np.float32), np.empty(0, np.int64)),
+                   tmp_path)
+    assert read_held_back(tmp_path) is None
+    assert answer_accuracy(np.empty((0, 11), np.float32), np.empty(0, np.int64), 0.5) is None
+    outputs = np.zeros((3, 11), np.float32)
+    outputs[0, 4] = outputs[1, 10] = 1  # a 4; not a digit
+    outputs[2, :2] = 0.5  # a 0 or a 1, as a digit
+    assert answer_accuracy(outputs, np.array([4, 10, 1]), 0.5) == pytest.approx(2 / 3, abs=1e-5)

@@ -227,3 +227,24 @@ def test_a_run_worse_on_its_held_back_corrections_is_refused_better_published(se
     corrected_share(0.96)
     publish(run, served, NO_DATA, count=1)
     assert (served / PREVIOUS).is_dir()
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    ({"test_accuracy": 0.994, "drawn_accuracy": 0.989}, None),  # 0.1 point each: within what learning a writer may cost
+    ({"test_accuracy": 0.992}, "MNIST test accuracy 99.20% < 99.30%"),
+    ({"drawn_accuracy": 0.9876}, None),  # one of the 400 drawings: more than 0.2 points, less than one can tell
+    ({"drawn_accuracy": 0.987}, "drawn-digit accuracy 98.70% < 98.75%"),
+    ({"test_accuracy": 0.994, "corrections": 0.90}, "MNIST test accuracy 99.40% < 99.50%"),  # no better: no trade
+])
+def test_a_run_better_on_its_corrections_may_trade_a_little_mnist(change, problem):
+    current = Score("tflite-int8", 0.995, 0.99, 0.005, 0.75, 400, 0.90)
+    candidate = Score(**{**current.__dict__, "corrections": 0.97, **change})
+    assert shortfalls(candidate, current) == ([problem] if problem else [])
+
+
+def test_on_300_drawings_the_trade_is_one_drawing():
+    current = Score("tflite-int8", 0.995, 298 / 300, 0.005, 0.75, 300, 0.90)
+    one_fewer = Score(**{**current.__dict__, "drawn_accuracy": 297 / 300, "corrections": 0.97})
+    assert shortfalls(one_fewer, current) == []
+    two_fewer = Score(**{**one_fewer.__dict__, "drawn_accuracy": 296 / 300})
+    assert shortfalls(two_fewer, current) == ["drawn-digit accuracy 98.67% < 99.00%"]

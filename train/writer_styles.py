@@ -25,14 +25,16 @@ def _fit(layer: Image.Image) -> np.ndarray:
     """A WORK-sized ink layer back to a 28 x 28 MNIST-style digit: its ink fitted into the central 20 x 20 box."""
     box = layer.getbbox()
     crop = layer.crop(box)
-    scale = 80 / max(crop.size)
-    crop = crop.resize((max(1, round(crop.width * scale)), max(1, round(crop.height * scale))), Image.Resampling.BILINEAR)
+    scale = 20 * WORK / 28 / max(crop.size)  # MNIST's 20 px box, at WORK size
+    size = (max(1, round(crop.width * scale)), max(1, round(crop.height * scale)))
+    crop = crop.resize(size, Image.Resampling.BILINEAR)
     out = Image.new("L", (WORK, WORK), 0)
     out.paste(crop, ((WORK - crop.width) // 2, (WORK - crop.height) // 2))
     return np.asarray(out.resize((28, 28), Image.Resampling.BOX))
 
 
-def _ink_rows(layer: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+def _ink_pixels(layer: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the pixels that are ink."""
     ys, xs = np.nonzero(np.asarray(layer) > 127)
     return ys, xs
 
@@ -51,7 +53,7 @@ def slanted(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def flagged_one(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A 1 with a long flag from its top down to the left and a base bar under it."""
     layer = _big(digit)
-    ys, xs = _ink_rows(layer)
+    ys, xs = _ink_pixels(layer)
     top = (float(xs[ys == ys.min()].mean()), float(ys.min()))
     bottom = (float(xs[ys == ys.max()].mean()), float(ys.max()))
     height = bottom[1] - top[1]
@@ -67,7 +69,7 @@ def flagged_one(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def crossed_seven(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A 7 with a bar across the middle of its stem."""
     layer = _big(digit)
-    ys, xs = _ink_rows(layer)
+    ys, xs = _ink_pixels(layer)
     row = int(ys.min() + (ys.max() - ys.min()) * rng.uniform(0.45, 0.6))
     at = xs[ys == row] if (ys == row).any() else xs
     centre = float(at.mean())
