@@ -96,7 +96,7 @@ def test_distillation_teaches_a_network_the_stroke_views_answers(tiny_models, mn
 
     from mnist_edge.runtime.preprocess import scale_pixels
     from mnist_edge.train.distill import DistillConfig, distill
-    from mnist_edge.train.fit import _dataset
+    from mnist_edge.train.fit import batches
     from mnist_edge.train.models import build_cnn, with_stroke_views
 
     keras.utils.set_random_seed(1)
@@ -108,7 +108,7 @@ def test_distillation_teaches_a_network_the_stroke_views_answers(tiny_models, mn
 
     # The teacher's answers alone (no labels): the student learns to give them.
     cfg = TrainConfig(batch_size=64, augment=False)
-    distill(teacher, student, _dataset(images, labels, cfg), DistillConfig(epochs=4, learning_rate=2e-3, label_weight=0.0), steps=32,
+    distill(teacher, student, batches(images, labels, cfg), DistillConfig(epochs=4, learning_rate=2e-3, label_weight=0.0), steps=32,
             verbose=0)
     assert (student.predict(images, verbose=0).argmax(axis=1) == taught).mean() > 0.8
     for a, b in zip(frozen, teacher.get_weights(), strict=True):  # the teacher only teaches

@@ -26,7 +26,8 @@ class DistillConfig:
     label_weight: float = 0.5
 
 
-def _logits(model):
+def logits_model(model):
+    """The same network answering its logits (the input of its softmax) instead of probabilities."""
     import keras
 
     from mnist_edge.train.models import OUTPUT_NAME
@@ -41,7 +42,7 @@ def distill(teacher, student, dataset, cfg: DistillConfig, *, steps: int, verbos
     import keras
     import tensorflow as tf
 
-    teacher_logits, student_logits = _logits(teacher), _logits(student)
+    teacher_logits, student_logits = logits_model(teacher), logits_model(student)
     epochs = epochs or cfg.epochs
     if optimizer is None:
         optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(

@@ -131,10 +131,10 @@ def _replay(mnist: Mnist, base: TrainConfig, count: int, corrections: int,
     """`count` of the digits training trained on (never its held-back ones), a share redrawn on a canvas as
     training drew them, and non-digits from its generators in training's proportion to all the digits seen."""
     from mnist_edge.train.drawn import redraw
-    from mnist_edge.train.fit import _split, not_digits_per_generator
+    from mnist_edge.train.fit import mnist_split, not_digits_per_generator
     from mnist_edge.train.negatives import TRAINING, negative_images
 
-    x, y, _, _ = _split(mnist, base)
+    x, y, _, _ = mnist_split(mnist, base)
     rng = np.random.default_rng([seed, 1])
     pick = np.sort(rng.choice(len(x), size=min(count, len(x)), replace=False))
     images = scale_pixels(x[pick])
@@ -171,9 +171,9 @@ def _fit(model, teacher, dataset, cfg: FeedbackConfig, *, steps: int, verbose: i
     import keras
     import tensorflow as tf
 
-    from mnist_edge.train.distill import _logits
+    from mnist_edge.train.distill import logits_model
 
-    teacher_logits, student_logits = _logits(teacher), _logits(model)
+    teacher_logits, student_logits = logits_model(teacher), logits_model(model)
     optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
         cfg.learning_rate, decay_steps=max(steps * cfg.epochs, 1), alpha=0.05))
     optimizer.build(model.trainable_variables)
@@ -209,7 +209,7 @@ def fine_tune(folder: Path, report: dict, corrections: Corrections, mnist: Mnist
     replayed training data; calibrate it again; return it, the new report and the held-back corrections."""
     import keras
 
-    from mnist_edge.train.fit import TrainConfig, _dataset, _split, validation_drawings, versions
+    from mnist_edge.train.fit import TrainConfig, batches, mnist_split, validation_drawings, versions
     from mnist_edge.train.honesty import calibrate, evaluation_sets
     from mnist_edge.train.training_report import summarize
 
@@ -230,7 +230,7 @@ def fine_tune(folder: Path, report: dict, corrections: Corrections, mnist: Mnist
     images = np.concatenate([np.repeat(learned.images, cfg.repeats, axis=0), replay_images])
     # A correction's label is carried as label + CORRECTION: the training step reads off which images are replayed.
     labels = np.concatenate([np.repeat(learned.labels, cfg.repeats) + CORRECTION, replay_labels])
-    dataset = _dataset(images, labels, replace(base, seed=cfg.seed, batch_size=cfg.batch_size))
+    dataset = batches(images, labels, replace(base, seed=cfg.seed, batch_size=cfg.batch_size))
     teacher = keras.models.clone_model(model)
     teacher.set_weights(model.get_weights())
     # Batch norm keeps the statistics of all of MNIST: a few hundred drawings of one hand must not redefine them.
@@ -241,7 +241,7 @@ def fine_tune(folder: Path, report: dict, corrections: Corrections, mnist: Mnist
     for layer in norms:  # saved as a model trains, for whatever trains it next
         layer.trainable = True
     drawn, digest = validation_drawings(mnist, base)
-    _, _, val_x, val_y = _split(mnist, base)
+    _, _, val_x, val_y = mnist_split(mnist, base)
     decision = {**calibrate(model, drawn, val_x, val_y, seed=base.seed, negatives=base.test_negatives),
                 "held_back_sha256": digest}
     seconds = time.perf_counter() - started

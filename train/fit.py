@@ -93,7 +93,8 @@ def not_digits_per_generator(digits: int, cfg: TrainConfig) -> int:
     return round(digits * cfg.not_digits / len(TRAINING))
 
 
-def _dataset(images: np.ndarray, y: np.ndarray, cfg: TrainConfig):
+def batches(images: np.ndarray, y: np.ndarray, cfg: TrainConfig):
+    """Shuffled, augmented training batches of (image, label), seeded by `cfg.seed`."""
     import tensorflow as tf
 
     from mnist_edge.train.augment import augment
@@ -139,7 +140,8 @@ def versions() -> dict:
     return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__}
 
 
-def _split(mnist: Mnist, cfg: TrainConfig) -> tuple[np.ndarray, ...]:
+def mnist_split(mnist: Mnist, cfg: TrainConfig) -> tuple[np.ndarray, ...]:
+    """MNIST's training digits (up to `cfg.limit`) as (x, y) to train on and (x, y) held back to select with."""
     x, y = mnist.x_train[: cfg.limit], mnist.y_train[: cfg.limit]
     held = min(cfg.validation, len(x) // 10)
     return x[: len(x) - held], y[: len(x) - held], x[len(x) - held :], y[len(x) - held :]
@@ -150,7 +152,7 @@ def validation_drawings(mnist: Mnist, cfg: TrainConfig) -> tuple[np.ndarray, str
     not-a-digit threshold are chosen on them), and the sha256 of those digits and labels, which names them."""
     from mnist_edge.train.drawn import redraw
 
-    x, _, val_x, val_y = _split(mnist, cfg)
+    x, _, val_x, val_y = mnist_split(mnist, cfg)
     digest = hashlib.sha256(val_x.tobytes() + val_y.astype(np.int64).tobytes()).hexdigest()
     return redraw(val_x, np.arange(len(x), len(x) + len(val_x)), seed=cfg.seed), digest
 
@@ -167,14 +169,14 @@ def train(mnist: Mnist, cfg: TrainConfig, *, teacher=None, verbose: int = 1):
     from mnist_edge.train.negatives import TRAINING, negative_images
 
     keras.utils.set_random_seed(cfg.seed)
-    x, y, val_x, val_y = _split(mnist, cfg)
+    x, y, val_x, val_y = mnist_split(mnist, cfg)
     model = build_model(cfg.arch)
     started = time.perf_counter()
     negatives, _ = negative_images(TRAINING, not_digits_per_generator(len(x), cfg), x, y, seed=cfg.seed, stream="train")
     images = np.concatenate([training_images(x, cfg), negatives])
     labels = np.concatenate([y, np.full(len(negatives), NOT_A_DIGIT, dtype=y.dtype)])
     steps = -(-len(images) // cfg.batch_size)
-    dataset = _dataset(images, labels, cfg)
+    dataset = batches(images, labels, cfg)
     if teacher is None:
         _compile(model, cfg, steps)
         model.fit(dataset, epochs=cfg.epochs, verbose=verbose, shuffle=False)  # the dataset shuffles
