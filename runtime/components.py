@@ -32,18 +32,20 @@ def _union(count: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
             return parent
 
 
-def components(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """8-connected labels (0 = background, 1..n) of a boolean image and n: runs joined row to row, numpy only."""
+def components(mask: np.ndarray, *, diagonal: bool = True) -> tuple[np.ndarray, int]:
+    """8-connected labels (4-connected without `diagonal`; 0 = background, 1..n) of a boolean image and n: runs
+    joined row to row, numpy only."""
     labels = np.zeros(mask.shape, dtype=np.int32)
     rows, starts, ends = _runs(mask)
     if not len(rows):
         return labels, 0
     stride = mask.shape[1] + 2  # runs as positions in one long line, so one search finds every row's neighbours
     first, last = rows * stride + starts, rows * stride + ends
-    # A run touches those in the row above that start by its end and end by its start (diagonals count: 8-connected).
+    # A run touches those in the row above that start by its end and end by its start when diagonals count
+    # (8-connected); without them, those that start before its end and end after its start.
     above = rows - 1
-    lo = np.searchsorted(last, above * stride + starts, side="left")
-    hi = np.searchsorted(first, above * stride + ends, side="right")
+    lo = np.searchsorted(last, above * stride + starts, side="left" if diagonal else "right")
+    hi = np.searchsorted(first, above * stride + ends, side="right" if diagonal else "left")
     counts = np.maximum(hi - lo, 0)
     b = np.repeat(np.arange(len(rows)), counts)
     a = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))

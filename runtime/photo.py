@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 from PIL import Image, ImageFilter
 
+from mnist_edge.runtime.components import components
 from mnist_edge.runtime.decode import PHOTO_SIDE
 from mnist_edge.runtime.errors import BlankImageError
 from mnist_edge.runtime.morphology import rank_filter
@@ -45,32 +44,12 @@ def _background(grey: Image.Image) -> np.ndarray:
     return np.maximum(np.asarray(smooth, dtype=np.float32), 1)
 
 
-def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """4-connected labels of a small boolean image (0 = background) and their count: a breadth-first fill."""
-    labels = np.zeros(mask.shape, dtype=np.int32)
-    height, width = mask.shape
-    count = 0
-    for y, x in zip(*np.nonzero(mask)):
-        if labels[y, x]:
-            continue
-        count += 1
-        labels[y, x] = count
-        queue = deque([(y, x)])
-        while queue:
-            cy, cx = queue.popleft()
-            for ny, nx in ((cy - 1, cx), (cy + 1, cx), (cy, cx - 1), (cy, cx + 1)):
-                if 0 <= ny < height and 0 <= nx < width and mask[ny, nx] and not labels[ny, nx]:
-                    labels[ny, nx] = count
-                    queue.append((ny, nx))
-    return labels, count
-
-
 def _digit_mask(ink: np.ndarray, strokes: np.ndarray, *, line: bool) -> np.ndarray:
     """The strokes that make the digit: the heaviest component (away from the frame) and those close to it; with
     `line`, every component away from the frame as heavy as a piece of it (a written number's other digits)."""
     h, w = strokes.shape
     mass = np.asarray(Image.fromarray(np.where(strokes, ink, np.float32(0)), mode="F").reduce(LABEL_STEP))
-    labels, count = _components(rank_filter(mass > 0, 2 * LINK + 1, np.maximum))
+    labels, count = components(rank_filter(mass > 0, 2 * LINK + 1, np.maximum), diagonal=False)
     if count == 0:
         raise BlankImageError("the photo has no ink on it (blank paper)")
     weights = np.bincount(labels.ravel(), weights=mass.ravel(), minlength=count + 1)
