@@ -371,6 +371,15 @@ def _up_flags(parser: argparse.ArgumentParser) -> None:
     add_arguments(parser)
 
 
+def _reader_flags(parser: argparse.ArgumentParser, url_help: str) -> None:
+    """Where numbers are read: a running API (--url, --token) or the models here (--models-dir), and which model."""
+    parser.add_argument("--url", help=url_help)
+    parser.add_argument("--models-dir", type=Path, default=default_models_dir(), metavar="DIR",
+                        help="the models to read with, without --url (default: %(default)s)")
+    parser.add_argument("--model", help="model name (default: the manifest's default, or the server's)")
+    parser.add_argument("--token", help="bearer token, if the server at --url wants one (default: none)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, one subcommand per stage; it imports no model, data or web code."""
     parser = argparse.ArgumentParser(prog="mnist-edge", description=__doc__, epilog=EXAMPLES,
@@ -474,11 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
   mnist-edge read examples/number_2024.png photo.jpg                 # prints "2024  examples/number_2024.png", ...
   mnist-edge read --url http://pi.local:8000 meter.jpg               # asks a running server instead""")
     read.add_argument("files", type=Path, nargs="+", metavar="FILE", help="PNG, JPEG or any image Pillow reads, one line of handwriting each (required: no default)")
-    read.add_argument("--url", help="a running API to ask (default: none, read here with the models in --models-dir)")
-    read.add_argument("--models-dir", type=Path, default=default_models_dir(), metavar="DIR",
-                      help="the models to read with, without --url (default: %(default)s)")
-    read.add_argument("--model", help="model name (default: the manifest's default, or the server's)")
-    read.add_argument("--token", help="bearer token, if the server at --url wants one (default: none)")
+    _reader_flags(read, "a running API to ask (default: none, read here with the models in --models-dir)")
     _command(sub, "feedback", cmd_feedback, extra=None, populate=_feedback_flags, examples="""\
   mnist-edge feedback stats                                          # how many corrections, per label
   mnist-edge feedback export /tmp/corrections                        # PNGs + corrections.csv (train --feedback)
@@ -503,12 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
   mnist-edge numbers-eval --data ../shared/data/mnist                # in process, on the shipped models
   mnist-edge numbers-eval --data ../shared/data/mnist --url http://127.0.0.1:8000 --save /tmp/misread""")
     numbers.add_argument("--data", type=Path, metavar="PATH", help=DATA_HELP)
-    numbers.add_argument("--url", help="a running API to send the numbers to (default: none, an app in this process "
-                                      "on --models-dir)")
-    numbers.add_argument("--models-dir", type=Path, default=default_models_dir(), metavar="DIR",
-                         help="the models to read with, without --url (default: %(default)s)")
-    numbers.add_argument("--model", help="model name (default: the manifest's default, or the server's)")
-    numbers.add_argument("--token", help="bearer token, if the server at --url wants one (default: none)")
+    _reader_flags(numbers, "a running API to send the numbers to (default: none, an app in this process on --models-dir)")
     numbers.add_argument("--count", type=positive_int, default=300, metavar="N",
                          help="numbers of each kind: separate digits, touching digits, photos (default: %(default)s)")
     numbers.add_argument("--singles", type=count_int, default=1000, metavar="N",
