@@ -118,3 +118,12 @@ def test_every_box_lies_inside_the_image():
             assert 0 <= x and 0 <= y and w >= 1 and h >= 1 and x + w <= image.shape[1] and y + h <= image.shape[0]
             assert ink[y : y + h, x : x + w].any()
             assert piece.image.shape == (28, 28, 1)
+
+
+def test_two_tall_strokes_written_apart_are_never_offered_as_one_character():
+    whole = np.zeros((28, 28, 1), np.float32)  # what /v1/predict would read; here only whether it is offered
+    ink = find_ink(written(ONE, shifted(FIVE_BODY, 100), size=(340, 280)), line=True)  # a 1, a gap, a 5 body
+    found = segment(ink, limit=32, single=lambda: whole)
+    assert found.atoms == 2 and (0, 2) not in {edge[:2] for edge in found.edges}
+    flagged = segment(find_ink(written(FIVE_BODY, [(185, 58), (230, 55)]), line=True), limit=32, single=lambda: whole)
+    assert any(piece.image is whole for piece in flagged.pieces)  # a short flag far off may still be the 5's
