@@ -393,4 +393,4 @@ def test_read_asks_a_running_server_with_url(capsys, app):
     finally:
         server.close()
     code, _, err = run(capsys, "read", "--url", server.url, str(good))
-    assert code == 1 and "cannot reach the API" in one_line_error(err)
+    assert code == 1 and "Cannot reach the API" in one_line_error(err)

@@ -4,10 +4,6 @@ The two clients here also carry `mnist-edge numbers-eval`'s requests."""
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,25 +38,21 @@ def in_process(models_dir: Path, model: str | None) -> Callable[[str, bytes], di
 
 
 def at_url(url: str, model: str | None, token: str | None) -> Callable[[str, bytes], dict]:
-    """A client that POSTs an image to a route (/v1/read, /v1/predict) of the API at `url`."""
-    base = url.rstrip("/")
-    query = f"?{urllib.parse.urlencode({'backend': model})}" if model else ""
-    headers = {"Content-Type": "application/octet-stream", **({"Authorization": f"Bearer {token}"} if token else {})}
+    """A client that POSTs an image to a route (/v1/read, /v1/predict) of the API at `url`, with the API's one HTTP
+    client (webui/client.py: the standard library only)."""
+    from mnist_edge.webui.client import ApiClient, ApiError
+
+    client = ApiClient(url=url, token=token, timeout=(5.0, 30.0))  # a busy Pi is slow, not wrong
+    kind = "application/octet-stream"  # the server tells PNG from JPEG by their bytes
+    routes = {"/v1/read": lambda data: client.read(data, content_type=kind, model=model),
+              "/v1/predict": lambda data: client.predict(data, content_type=kind, model=model, return_image=False)}
 
     def read(route: str, data: bytes) -> dict:
-        request = urllib.request.Request(base + route + query, data=data, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as exc:  # before URLError: it is one
-            try:
-                message = json.loads(exc.read())["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = f"HTTP {exc.code}"
-            failed = MnistEdgeError if exc.code >= 500 else ReadFailed  # a broken service, or a bad file
-            raise failed(f"the API at {base} answered {exc.code}: {message}") from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise MnistEdgeError(f"cannot reach the API at {base}: {getattr(exc, 'reason', exc)}") from exc
+            return routes[route](data)
+        except ApiError as exc:
+            bad_file = exc.status is not None and exc.status < 500  # a bad file, or else a broken or absent service
+            raise (ReadFailed if bad_file else MnistEdgeError)(exc.message) from exc
 
     return read
 
