@@ -56,12 +56,27 @@ def distill(teacher, student, dataset, cfg: DistillConfig, *, steps: int, verbos
         with tf.GradientTape() as tape:
             logits = student_logits(images, training=True)
             hard = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-            # Scaled by t^2 so the soft term's gradients keep their size whatever the temperature.
-            matched = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(soft, logits / t)) * t * t
+            matched = tf.reduce_mean(matching(soft, logits, t))
             loss = cfg.label_weight * hard + (1 - cfg.label_weight) * matched
         grads = tape.gradient(loss, student.trainable_variables)
         optimizer.apply_gradients(zip(grads, student.trainable_variables))
         return loss
+
+    run_epochs(step, dataset, steps=steps, epochs=epochs, verbose=verbose, name="distill")
+
+
+def matching(soft, logits, t: float):
+    """Per image, how far the student's logits softened by `t` are from the teacher's softened answers `soft`."""
+    import tensorflow as tf
+
+    # Scaled by t^2 so the soft term's gradients keep their size whatever the temperature.
+    return tf.nn.softmax_cross_entropy_with_logits(soft, logits / t) * t * t
+
+
+def run_epochs(step, dataset, *, steps: int, epochs: int, verbose: int, name: str) -> None:
+    """`step(images, labels) -> loss` over `dataset`'s batches for `epochs`: a progress bar (verbose 1) or a line
+    per epoch (2)."""
+    import keras
 
     for epoch in range(epochs):
         bar = keras.utils.Progbar(steps, verbose=1 if verbose == 1 else 0, stateful_metrics=["loss"])
@@ -70,4 +85,4 @@ def distill(teacher, student, dataset, cfg: DistillConfig, *, steps: int, verbos
             losses.append(float(step(images, labels)))
             bar.update(i + 1, values=[("loss", float(np.mean(losses)))])
         if verbose == 2:  # one line per epoch in logs and CI, as Keras' fit prints
-            print(f"distill epoch {epoch + 1}/{epochs}: loss {np.mean(losses):.4f}", flush=True)
+            print(f"{name} epoch {epoch + 1}/{epochs}: loss {np.mean(losses):.4f}", flush=True)

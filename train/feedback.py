@@ -171,7 +171,7 @@ def _fit(model, teacher, dataset, cfg: FeedbackConfig, *, steps: int, verbose: i
     import keras
     import tensorflow as tf
 
-    from mnist_edge.train.distill import logits_model
+    from mnist_edge.train.distill import logits_model, matching, run_epochs
 
     teacher_logits, student_logits = logits_model(teacher), logits_model(model)
     optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
@@ -187,20 +187,12 @@ def _fit(model, teacher, dataset, cfg: FeedbackConfig, *, steps: int, verbose: i
         with tf.GradientTape() as tape:
             logits = student_logits(images, training=True)
             hard = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
-            kept = tf.nn.softmax_cross_entropy_with_logits(soft, logits / t) * t * t
-            loss = tf.reduce_mean(hard + cfg.keep * replayed * kept)
+            loss = tf.reduce_mean(hard + cfg.keep * replayed * matching(soft, logits, t))
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
-    for epoch in range(cfg.epochs):
-        bar = keras.utils.Progbar(steps, verbose=1 if verbose == 1 else 0, stateful_metrics=["loss"])
-        losses = []
-        for i, (images, labels) in enumerate(dataset):
-            losses.append(float(step(images, labels)))
-            bar.update(i + 1, values=[("loss", float(np.mean(losses)))])
-        if verbose == 2:
-            print(f"fine-tune epoch {epoch + 1}/{cfg.epochs}: loss {np.mean(losses):.4f}", flush=True)
+    run_epochs(step, dataset, steps=steps, epochs=cfg.epochs, verbose=verbose, name="fine-tune")
 
 
 def fine_tune(folder: Path, report: dict, corrections: Corrections, mnist: Mnist, cfg: FeedbackConfig, *,
