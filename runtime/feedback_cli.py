@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
             stats = store.stats()
             labels = "  ".join(f"{'not a digit' if label == 'none' else label}: {n}"
                                for label, n in stats["by_label"].items())
-            print(f"{stats['count']} corrections in {store.path} ({stats['db_bytes'] / 1e6:.2f} MB), "
+            noun = "correction" if stats["count"] == 1 else "corrections"
+            print(f"{stats['count']} {noun} in {store.path} ({stats['db_bytes'] / 1e6:.2f} MB), "
                   f"{stats['corrected']} of them answered wrong by the model")
             if labels:
                 print(f"by label: {labels}")
