@@ -122,6 +122,12 @@ def _bars(probabilities: list[float]) -> dict:
                          "y": {"field": "probability", "type": "quantitative", "scale": {"domain": [0, 1]}}}}
 
 
+def _timings(body: dict, round_trip: float) -> None:
+    t = body["timings_ms"]
+    st.caption(f"`{body['backend']}` ({body['format']} {body['precision']}): preprocess {t['preprocess']:.2f} ms, "
+               f"inference {t['inference']:.2f} ms, API total {t['total']:.2f} ms, round trip {round_trip:.1f} ms")
+
+
 def _answer(client: ApiClient, image: bytes, content_type: str, model: str | None, strokes: int) -> None:
     started = time.perf_counter()
     body = client.predict(image, content_type=content_type, model=model)
@@ -141,9 +147,7 @@ def _answer(client: ApiClient, image: bytes, content_type: str, model: str | Non
         st.vega_lite_chart(_bars(body["probabilities"]), height=220)
     with right:
         st.image(enlarged(body["image"]), caption="what the model saw (28 x 28)")
-    t = body["timings_ms"]
-    st.caption(f"`{body['backend']}` ({body['format']} {body['precision']}): preprocess {t['preprocess']:.2f} ms, "
-               f"inference {t['inference']:.2f} ms, API total {t['total']:.2f} ms, round trip {round_trip:.1f} ms")
+    _timings(body, round_trip)
     if content_type == "image/png":  # corrections keep PNGs: the canvas's drawings and PNG uploads, not JPEG photos
         feedback_row(client, image, body)
 
@@ -164,9 +168,7 @@ def _number(client: ApiClient, image: bytes, content_type: str, model: str | Non
                    if others else ""))
     _marker("answer", number=number, items=len(items), not_digits=others, strokes=strokes, backend=body["backend"])
     st.html(boxed(*_boxable_copy(image), items))
-    t = body["timings_ms"]
-    st.caption(f"`{body['backend']}` ({body['format']} {body['precision']}): preprocess {t['preprocess']:.2f} ms, "
-               f"inference {t['inference']:.2f} ms, API total {t['total']:.2f} ms, round trip {round_trip:.1f} ms")
+    _timings(body, round_trip)
 
 
 def _compare(client: ApiClient, image: bytes, content_type: str) -> None:
