@@ -1,7 +1,8 @@
 """Corrections on the canvas page: "Right" or "Wrong, it was: 0 ... 9 / not a digit" under an answer, and the count.
 
-One click stores the drawing through the API (POST /v1/feedback); the widgets' callbacks run once per click, so a
-rerun (a status check, another stroke) never stores it twice. A new drawing gets fresh buttons.
+One click stores the drawing through the API (POST /v1/feedback). A drawing is stored at most once: a callback that
+fires again for it (the browser can resend a chip's value on a later rerun) finds it saved and does nothing. A failed
+save gets fresh chips, so the same chip can be tried again; a new drawing gets fresh buttons.
 """
 
 from __future__ import annotations
@@ -30,11 +31,20 @@ def _marker(state: str, **data: object) -> None:
     st.html(f'<div class="mnist-edge-feedback" {attrs}></div>')
 
 
+def _stored(digest: str) -> bool:
+    saved = st.session_state.get(SAVED) or {}
+    return saved.get("digest") == digest and saved["count"] is not None
+
+
 def _save(client: ApiClient, image: bytes, label: int | None, answer: dict, digest: str) -> None:
+    if _stored(digest):
+        return
     try:
         count = client.feedback(image, label, answer)["count"]
     except ApiError as exc:
-        st.session_state[SAVED] = {"digest": digest, "line": f"Not saved: {exc.message}", "count": None}
+        before = st.session_state.get(SAVED) or {}
+        tries = before.get("tries", 0) + 1 if before.get("digest") == digest else 1
+        st.session_state[SAVED] = {"digest": digest, "line": f"Not saved: {exc.message}", "count": None, "tries": tries}
         return
     noun = "correction" if count == 1 else "corrections"
     st.session_state[SAVED] = {"digest": digest, "line": f"Saved. {count} {noun} so far.", "count": count}
@@ -44,7 +54,6 @@ def _save(client: ApiClient, image: bytes, label: int | None, answer: dict, dige
 
 def _save_choice(client: ApiClient, image: bytes, answer: dict, digest: str, key: str) -> None:
     choice = st.session_state[key]
-    st.session_state[key] = None  # a failed save can be tried again with the same chip
     if choice is not None:
         _save(client, image, None if choice == NOT_A_DIGIT else choice, answer, digest)
 
@@ -60,7 +69,7 @@ def feedback_row(client: ApiClient, image: bytes, body: dict) -> None:
             return  # the API stores no corrections (--no-feedback): nothing to offer
     digest = hashlib.sha256(image).hexdigest()[:16]
     saved = st.session_state.get(SAVED) or {}
-    if saved.get("digest") == digest and saved["count"] is not None:
+    if _stored(digest):
         st.success(saved["line"], icon=":material/check:")
         _marker("saved", count=saved["count"])
         return
@@ -68,7 +77,8 @@ def feedback_row(client: ApiClient, image: bytes, body: dict) -> None:
     right = body["digit"] if body["is_digit"] else None
     st.button("Right", key=f"right-{digest}", icon=":material/thumb_up:", on_click=_save,
               args=(client, image, right, answer, digest))
-    key = f"wrong-{digest}"
+    tries = saved.get("tries", 0) if saved.get("digest") == digest else 0
+    key = f"wrong-{digest}-{tries}"  # a failed save renders new chips, none of them chosen
     st.pills("Wrong, it was:", CHOICES, key=key, on_change=_save_choice, args=(client, image, answer, digest, key))
     if saved.get("digest") == digest:
         st.error(saved["line"])
