@@ -112,6 +112,7 @@ class _Ink:
     ink: np.ndarray  # the line's ink, reduced by `scale`
     scale: int  # image pixels per ink pixel here, each way
     shape: tuple[int, int]  # the image's ink, before the reduction
+    origin: tuple[int, int]  # where the line's ink (its rows and columns with any ink) begins in it: top, left
     ys: np.ndarray
     xs: np.ndarray
     upright: np.ndarray  # the column each pixel would have if the writing stood upright (`_slant`)
@@ -131,7 +132,8 @@ def _slant(ys: np.ndarray, xs: np.ndarray, ids: np.ndarray, count: int) -> float
     return float(np.clip((sxy - sx * sy / n).sum() / var, -MAX_SLANT, MAX_SLANT)) if var > 0 else 0.0
 
 
-def _pixels(ink: np.ndarray, labels: np.ndarray, count: int, scale: int, shape: tuple[int, int]) -> _Ink:
+def _pixels(ink: np.ndarray, labels: np.ndarray, count: int, scale: int, shape: tuple[int, int],
+            origin: tuple[int, int]) -> _Ink:
     ys, xs = np.nonzero(labels)
     ids = labels[ys, xs] - 1
     slope = _slant(ys, xs, ids, count)
@@ -139,7 +141,7 @@ def _pixels(ink: np.ndarray, labels: np.ndarray, count: int, scale: int, shape: 
     upright = xs - np.round(slope * (ys - (labels.shape[0] - 1) / 2)).astype(np.int64)
     order = np.argsort(ids, kind="stable")
     members = np.split(order, np.cumsum(np.bincount(ids, minlength=count))[:-1])
-    return _Ink(ink, scale, shape, ys, xs, upright, members)
+    return _Ink(ink, scale, shape, origin, ys, xs, upright, members)
 
 
 def _boxes(pixels: _Ink, count: int) -> np.ndarray:
@@ -246,9 +248,9 @@ def _piece(pixels: _Ink, atoms: list[_Atom]) -> Piece:
 
 def _box(pixels: _Ink, left: int, top: int, right: int, bottom: int) -> tuple[int, int, int, int]:
     """[x, y, w, h] of a span of the reduced ink, in the image's ink pixels and inside them."""
-    (height, width), k = pixels.shape, pixels.scale
-    x, y = min(left * k, width - 1), min(top * k, height - 1)
-    return x, y, max(1, min(right * k, width) - x), max(1, min(bottom * k, height) - y)
+    (height, width), k, (y0, x0) = pixels.shape, pixels.scale, pixels.origin
+    x, y = min(x0 + left * k, width - 1), min(y0 + top * k, height - 1)
+    return x, y, max(1, min(x0 + right * k, width) - x), max(1, min(y0 + bottom * k, height) - y)
 
 
 def segment(ink: np.ndarray, *, limit: int, single: Callable[[], np.ndarray] | None = None) -> Segmentation:
@@ -261,12 +263,14 @@ def segment(ink: np.ndarray, *, limit: int, single: Callable[[], np.ndarray] | N
     rows = np.flatnonzero(ink.any(axis=1))
     if not len(rows):
         raise BlankImageError("the image has no ink on it (blank or a single colour)")
+    cols = np.flatnonzero(ink.any(axis=0))
+    line_ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # the page around the writing holds nothing
     # Every character ends up 20 px tall: the line is cut at a few times that, box-reduced (anti-aliased), whatever
     # size it was written at. Labelling and normalizing a 200 px line's pieces at 1/4 scale is ~10x cheaper.
-    scale = max(1, int(rows[-1] - rows[0] + 1) // LINE_PIXELS)
-    small = np.asarray(Image.fromarray(ink).reduce(scale)) if scale > 1 else ink
+    scale = max(1, line_ink.shape[0] // LINE_PIXELS)
+    small = np.asarray(Image.fromarray(np.ascontiguousarray(line_ink)).reduce(scale)) if scale > 1 else line_ink
     labels, count = components(small > 0)
-    pixels = _pixels(small, labels, count, scale, ink.shape)
+    pixels = _pixels(small, labels, count, scale, ink.shape, (int(rows[0]), int(cols[0])))
     box = _boxes(pixels, count)
     heights, widths = box[:, 1] - box[:, 0] + 1, box[:, 3] - box[:, 2] + 1
     line = int(heights.max())  # the tallest piece is a whole digit: every digit spans the line
