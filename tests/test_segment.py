@@ -97,6 +97,13 @@ def test_a_speck_is_no_character_and_the_tallest_piece_sets_the_line(client):
     assert read(client, image) == ("0", 1)
 
 
+def test_a_flat_zero_cut_into_parts_is_still_offered_whole(client):
+    flat = [(x, 140 + (y - 140) * 0.45) for x, y in shifted([(2 * x - 120, y) for x, y in ZERO], 60)]  # 2.3 x wide
+    found = segment(find_ink(written(flat), line=True), limit=32)
+    assert found.atoms > 1 and (0, found.atoms) in {edge[:2] for edge in found.edges}
+    assert read(client, written(flat)) == ("0", 1)
+
+
 def test_touching_zeros_are_split(client):
     image = written(ZERO, shifted(ZERO, 98))  # the second's left side runs along the first's right side
     assert components(find_ink(image, line=True) > 0)[1] == 1
