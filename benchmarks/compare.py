@@ -1,4 +1,5 @@
-"""`bench --peer`: mnist-edge's /v2 JSON and /v1 PNG against MLServer on the same ONNX file, in alternating rounds."""
+"""Alternating rounds of wrk: `bench --peer`, mnist-edge's /v2 JSON and /v1 PNG against MLServer on the same ONNX file;
+and every bench, a number read by /v1/read against one digit's /v1/predict."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from mnist_edge.runtime.errors import BenchmarkError
 from mnist_edge.runtime.manifest import read_manifest
 
 ROUNDS = 3  # the machine may be busy: every target gets a cell in each round, and the median of the rounds counts
-JSON_CASE, PNG_CASE = "JSON FP32 [1,28,28,1]", "PNG, 1 channel"
+JSON_CASE, PNG_CASE, CANVAS_CASE = "JSON FP32 [1,28,28,1]", "PNG, 1 channel", "PNG, RGBA canvas"
 MNIST_EDGE, PEER = "mnist-edge", "MLServer"
 # The issue's targets for mnist-edge against MLServer's best setting: (figure, how the ratio is made, bound).
 TARGETS = {"c8": ("/v2 JSON, c=8 req/s", "mnist-edge ÷ MLServer best", ">=", 1.5),
@@ -119,6 +120,19 @@ def ratios(rows: list[dict]) -> list[dict]:
     for ours in _pick(rows, MNIST_EDGE, PNG_CASE, 1):
         add("png", ours, peer_c1, peer_c1 and round(ours["p50_ms"] / peer_c1["p50_ms"], 3))
     return found
+
+
+def read_rounds(url: str, digit: np.ndarray, label: int, *, model: str, number: tuple[list[np.ndarray], str],
+                seconds: float, rounds: int = ROUNDS) -> dict:
+    """/v1/read of `number` against /v1/predict of one digit, both RGBA canvases at one connection, in alternating
+    rounds: the ratio of their median p50s (a single cell of each can land in a busy second of a shared machine)."""
+    kinds = cases(digit, model=model, number=number)
+    targets = [Target(MNIST_EDGE, model, model, url, case, (1,)) for case in kinds
+               if case.name == CANVAS_CASE or case.path == "/v1/read"]
+    predict, read = measure(targets, label, seconds=seconds, rounds=rounds)
+    both = predict["status"] == read["status"] == "ok"
+    return {"rounds": rounds, "seconds_per_cell": wrk_seconds(seconds), "predict": predict, "read": read,
+            "ratio": round(read["p50_ms"] / predict["p50_ms"], 3) if both else None}
 
 
 def run_peer(peer: MLServer, mnist_edge_url: str, logs: Path, *, models_dir: Path, default_model: str,

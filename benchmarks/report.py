@@ -99,17 +99,17 @@ def _other_table(results: dict) -> list[str]:
 READ_TARGET = 3.0  # a number read at c=1 costs at most this many single-digit /v1/predict requests (p50)
 
 
-def _read_ratio(cells: list[dict]) -> list[str]:
-    """The number read by /v1/read against one digit's /v1/predict, both RGBA canvases at one connection, p50."""
-    at_one = {c["endpoint"]: c for c in cells if c.get("latency_ms") and c["connections"] == 1
-              and (c["endpoint"] == "/v1/read" or c["request"] == "PNG, RGBA canvas")}
-    if {"/v1/read", "/v1/predict"} - set(at_one):
-        return []
-    read, predict = at_one["/v1/read"], at_one["/v1/predict"]
-    ratio = read["latency_ms"]["p50"] / predict["latency_ms"]["p50"]
-    return ["", f"`/v1/read` of a {read['request']} at 1 connection: p50 {read['latency_ms']['p50']:.2f} ms, "
-                f"{ratio:.1f}x one digit's `/v1/predict` ({predict['latency_ms']['p50']:.2f} ms; target at most "
-                f"{READ_TARGET:g}x)."]
+def read_ratio_line(read: dict) -> str:
+    """The number read by /v1/read against one digit's /v1/predict (RGBA canvases, one connection): median p50s of
+    the alternating rounds and their ratio, or why there is none."""
+    number, digit = read["read"], read["predict"]
+    if read["ratio"] is None:
+        return f"`/v1/read` against `/v1/predict`: not measured ({number['reason'] or digit['reason']})"
+    rounds = "; ".join(f"{r['p50_ms']:.2f} / {d['p50_ms']:.2f}" for r, d in zip(number["rounds"], digit["rounds"]))
+    return (f"`/v1/read` of a {number['request']} at 1 connection: p50 {number['p50_ms']:.2f} ms, {read['ratio']:.1f}x "
+            f"one digit's `/v1/predict` ({digit['p50_ms']:.2f} ms; target at most {READ_TARGET:g}x): medians of "
+            f"{read['rounds']} rounds of {read['seconds_per_cell']} s each, the order reversed every other round "
+            f"(p50 ms per round, read / predict: {rounds}).")
 
 
 def _http_table(results: dict) -> list[str]:
@@ -135,7 +135,8 @@ def _http_table(results: dict) -> list[str]:
             figures = "- | - | - | - | -"
         result = "ok" if c["status"] == "ok" else f"failed: {c['reason']}".replace("|", "/").replace("\n", " ")
         lines.append(f"| `{c['endpoint']}` | {c['request']} | {c['connections']} | {figures} | {result} |")
-    lines += _read_ratio(http["cells"])
+    if http.get("read_vs_predict"):
+        lines += ["", read_ratio_line(http["read_vs_predict"])]
     lines += ["", f"Cold start to ready (process start to `/readyz` 200): {http['cold_start_s']:.2f} s. "
               f"Memory of the server's process tree ({ready['processes']} processes): once ready RSS "
               f"{ready['rss_mb']} MB, PSS {ready['pss_mb']} MB; after the load RSS {after['rss_mb']} MB, "

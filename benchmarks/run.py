@@ -114,13 +114,14 @@ def run_http(logs: Path, *, models_dir: Path, workers: int | None, seconds: floa
              label: int, number: tuple[list[np.ndarray], str] | None = None,
              peer: MLServer | None = None) -> tuple[dict, dict | None]:
     """Start the server, measure cold start and memory, run every load cell, then the peer rounds; stop it."""
-    from mnist_edge.benchmarks.compare import run_peer
+    from mnist_edge.benchmarks.compare import read_rounds, run_peer
 
     model = read_manifest(models_dir).get("default")
     compared = None
     with running_server(logs / "serve.log", models_dir=models_dir, workers=workers) as server:
         ready = tree_memory_mb(server.process.pid)
         cells = run_load(server.url, digit, label, model=model, seconds=seconds, number=number)
+        read = read_rounds(server.url, digit, label, model=model, number=number, seconds=seconds) if number else None
         after = tree_memory_mb(server.process.pid)
         if peer is not None:
             print(f"peer: MLServer {peer.version} ... logs: {logs / 'mlserver-*.log'}", flush=True)
@@ -131,7 +132,7 @@ def run_http(logs: Path, *, models_dir: Path, workers: int | None, seconds: floa
                 compared = {"server": "MLServer", "version": peer.version, "error": exc.message}
     http = {"flags": server.flags, "model": model, "cold_start_s": round(server.cold_start_s, 3),
             "memory_ready": ready, "memory_after_load": after, "seconds_per_cell": wrk_seconds(seconds),
-            "cells": cells}
+            "cells": cells, "read_vs_predict": read}
     return http, compared
 
 
@@ -145,7 +146,7 @@ def _manifest_summary(models_dir: Path) -> dict:
 def bench(args: argparse.Namespace) -> int:
     """Run everything, write results.json, results.md and the charts to --out; 1 when a suite failed."""
     check_tools()
-    from mnist_edge.benchmarks.report import write_report
+    from mnist_edge.benchmarks.report import read_ratio_line, write_report
     from mnist_edge.train.data import ENV_VAR, load_mnist
 
     data = args.data or os.environ.get(ENV_VAR)
@@ -183,6 +184,8 @@ def bench(args: argparse.Namespace) -> int:
           f"{suites['skipped']} skipped; load: {load}")
     for cell in failed_cells:
         print(f"  failed: {cell['endpoint']} {cell['request']} c={cell['connections']}: {cell['reason']}")
+    if http.get("read_vs_predict"):
+        print(f"read: {read_ratio_line(http['read_vs_predict'])}")
     if compared is not None:
         _print_peer(compared)
     print("wrote " + ", ".join(str(p) for p in [out / "results.json", *written]))

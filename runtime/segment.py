@@ -290,17 +290,17 @@ def segment(ink: np.ndarray, *, limit: int, single: Callable[[], np.ndarray] | N
     pieces: list[Piece] = []
     edges: list[tuple[int, int, int]] = []
     for i in range(len(atoms)):
+        starts_group = i == 0 or atoms[i - 1].group != atoms[i].group
         for j in range(i + 1, len(atoms) + 1):
             run = atoms[i:j]
-            whole_group = run[0].group == run[-1].group and (i == 0 or atoms[i - 1].group != run[0].group) and (
-                j == len(atoms) or atoms[j].group != run[-1].group)
+            in_group = run[0].group == run[-1].group
+            whole_group = starts_group and in_group and (j == len(atoms) or atoms[j].group != run[-1].group)
             if j > i + 1 and not whole_group:
                 width = max(atom.right for atom in run) - min(atom.left for atom in run)
                 if width > MAX_ASPECT * (max(atom.bottom for atom in run) - min(atom.top for atom in run)):
-                    if width > MAX_ASPECT * small.shape[0] and (i and atoms[i - 1].group == run[0].group or
-                                                                 run[0].group != run[-1].group):
-                        break  # wider than any character the line can hold, and longer runs only grow wider (but
-                        # the whole of the group begun at atom i, a longer run, is always a candidate)
+                    if width > MAX_ASPECT * small.shape[0] and not (starts_group and in_group):
+                        break  # wider than any character the line can hold, and longer runs only grow wider; but
+                        # a group begun at atom i is still ahead, and is a candidate whole however wide it is
                     continue  # too wide for its height; a longer run may be taller (a flag above its 5)
                 if max(b.left - a.right for a, b in zip(run, run[1:])) > JOIN_GAP * line:
                     break  # a gap between written characters: no character spans it

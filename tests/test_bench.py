@@ -65,6 +65,10 @@ def test_quick_bench_load_phase(quick_run):
             continue
         assert cell["status"] == "ok", cell
         assert cell["requests"] > 0 and cell["latency_ms"]["p99"] >= cell["latency_ms"]["p50"] > 0
+    read = http["read_vs_predict"]  # the number against one digit, in alternating rounds
+    assert read["read"]["request"] == "6-digit number, RGBA canvas" and read["predict"]["request"] == "PNG, RGBA canvas"
+    assert all(len(read[k]["rounds"]) == read["rounds"] == 3 for k in ("read", "predict"))
+    assert read["ratio"] == round(read["read"]["p50_ms"] / read["predict"]["p50_ms"], 3) > 1
 
 
 def test_quick_bench_report(quick_run):
@@ -119,6 +123,21 @@ def test_report_tables_and_charts_from_timed_results(tmp_path):
     assert "load average (1 min) before the run: 3.5 (more than its 2 cores" in md
     assert "`mnist-edge serve --workers 2`" in md and "failed: HTTP 400: not supported" in md
     assert "| `test_normalize_canvas_rgba` | 0.500 | 5 | 20x |" in md
+
+
+def test_report_gives_the_read_ratio_of_the_median_rounds(tmp_path):
+    results = _timed_results()
+    row = {"status": "ok", "reason": None, "connections": 1}
+    results["http"]["read_vs_predict"] = {
+        "rounds": 3, "seconds_per_cell": 10, "ratio": 3.2,
+        "read": {**row, "request": "6-digit number, RGBA canvas", "p50_ms": 8.0,
+                 "rounds": [{"p50_ms": 8.0}, {"p50_ms": 12.0}, {"p50_ms": 7.5}]},
+        "predict": {**row, "request": "PNG, RGBA canvas", "p50_ms": 2.5,
+                    "rounds": [{"p50_ms": 2.5}, {"p50_ms": 2.4}, {"p50_ms": 2.6}]}}
+    write_report(results, tmp_path)
+    assert ("`/v1/read` of a 6-digit number, RGBA canvas at 1 connection: p50 8.00 ms, 3.2x one digit's `/v1/predict` "
+            "(2.50 ms; target at most 3x): medians of 3 rounds of 10 s each, the order reversed every other round "
+            "(p50 ms per round, read / predict: 8.00 / 2.50; 12.00 / 2.40; 7.50 / 2.60).") in (tmp_path / "results.md").read_text()
 
 
 def test_tree_memory_counts_this_process():
