@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from PIL import Image
 
@@ -88,7 +90,7 @@ def find_ink(image: np.ndarray, *, line: bool = False) -> np.ndarray:
     """
     plane, is_alpha = _plane(image)
     if is_alpha:
-        ink = _unit(plane)
+        return _stretched(plane, lambda grey: grey)
     else:
         border = np.sort(_unit(_border(plane)))
         step = max(1, min(plane.shape) // 32)
@@ -109,13 +111,20 @@ def find_ink(image: np.ndarray, *, line: bool = False) -> np.ndarray:
             background = float(border[len(border) // 2])  # the median, near enough
             # Paper is light and a pen dark, a canvas or a chalkboard the other way round: the border tells which.
             dark_ink = background >= 0.5
-        grey = _unit(plane)
-        ink = background - grey if dark_ink else grey - background
-    peak = float(ink.max())
+        return _stretched(plane, (lambda grey: background - grey) if dark_ink else (lambda grey: grey - background))
+
+
+def _stretched(plane: np.ndarray, ink_of: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """The plane's ink (`ink_of` its values in [0, 1]) stretched to full strength (MNIST's strokes are ~1.0), the faint
+    background noise dropped. A uint8 plane is done as a table of its 256 levels, looked up once: a third the cost."""
+    table = plane.dtype == np.uint8
+    ink = ink_of(_unit(np.arange(256, dtype=np.uint8)) if table else plane)
+    # The ink is monotonic in the level, so a table's peak is at the plane's darkest or lightest level.
+    peak = float((ink[[plane.min(), plane.max()]] if table else ink).max())
     if peak < MIN_CONTRAST:
         raise BlankImageError("the image has no ink on it (blank or a single colour)", contrast=round(peak, 3))
-    # Stretch the strokes to full strength (MNIST's are ~1.0) and drop the faint background noise.
-    return np.clip((ink - NOISE_FLOOR * peak) * (1 / ((1 - NOISE_FLOOR) * peak)), 0, 1)
+    stretched = np.clip((ink - NOISE_FLOOR * peak) * (1 / ((1 - NOISE_FLOOR) * peak)), 0, 1)
+    return stretched[plane] if table else stretched
 
 
 def _stroke_width(ink: np.ndarray) -> float:

@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 from test_workers import Served, two_workers
 
+from mnist_edge.benchmarks.load import number_png, rgba_png
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CONNECTIONS = 16
 SOAK_SECONDS = float(os.environ.get("MNIST_EDGE_SOAK_SECONDS", "5"))
@@ -141,6 +143,34 @@ def test_mixed_load_is_answered_right_without_errors_or_memory_growth(served):
     assert not tally.failures and not tally.broken, (tally.failures + tally.broken)[:5]
     assert len(tally.latencies) >= CONNECTIONS
     assert all(kb < MAX_GROWTH_KB for kb in growth.values()), growth
+
+
+def minor_faults(pid: int) -> int:
+    """Pages a process has faulted in from nowhere (fresh or returned memory), from /proc/<pid>/stat."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[7])
+
+
+def test_a_number_read_after_digits_reuses_freed_memory_instead_of_faulting_it_back(served, mnist):
+    """A number on the wide canvas needs more memory per request than a digit; after digits, a heap trimmed to
+    their size was faulted back in on every number read (about 1,000 pages each)."""
+    host, port = served.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)  # one keep-alive: one worker, one heap
+
+    def post(path: str, body: bytes, times: int) -> None:
+        for _ in range(times):
+            connection.request("POST", path, body=body, headers={"Content-Type": "image/png"})
+            response = connection.getresponse()
+            assert response.status == 200, response.read()[:200]
+            response.read()
+
+    post("/v1/predict", rgba_png(mnist.x_test[0]), 100)  # as `mnist-edge bench` times them: a digit, then a number
+    number = number_png(list(mnist.x_test[:10]))  # 1,300 x 280: wider than the Number canvas, as an upload may be
+    post("/v1/read", number, 50)
+    before = {pid: minor_faults(pid) for pid in served.workers()}
+    post("/v1/read", number, 50)
+    faults = sum(minor_faults(pid) - count for pid, count in before.items())
+    connection.close()
+    assert faults / 50 < 100, f"{faults / 50:.0f} page faults per number read"
 
 
 def test_a_worker_killed_under_load_is_replaced_and_only_requests_in_flight_fail(served):

@@ -45,11 +45,14 @@ HELP = {
 
 
 # glibc returns freed heap memory to the kernel when more than M_TRIM_THRESHOLD is free at the top, and maps every
-# block over M_MMAP_THRESHOLD on its own. Either way each request's 300 KB image arrays came back as fresh pages to
-# fault in: 55 % of a canvas PNG's preprocess time. Freed memory up to these sizes is kept for the next request.
+# block over M_MMAP_THRESHOLD on its own. Either way a request's image arrays came back as fresh pages to fault in:
+# 55 % of a canvas PNG's preprocess time. Freed memory up to these sizes is kept for the next request instead.
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
-KEEP_FREED_BYTES = 4 * 1024 * 1024  # per process; a canvas request's arrays need about 2 MB
-HEAP_BLOCK_BYTES = 1024 * 1024  # larger blocks (a photo's float copies) are still mapped and returned at once
+# Per heap: the master's, and one per thread that serves requests. A canvas request's arrays need about 2 MB, a
+# 10-digit number 1,300 px wide more than 4 MB: with 4 MB kept and 1 MB blocks, each number read after digits faulted
+# 380 pages back in (tests/test_load.py).
+KEEP_FREED_BYTES = 16 * 1024 * 1024
+HEAP_BLOCK_BYTES = 4 * 1024 * 1024  # larger blocks (the float copies of a photo at 1 MP or more) are mapped on their own
 
 
 def keep_freed_memory() -> bool:
