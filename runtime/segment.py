@@ -79,10 +79,10 @@ FLOOR = 1e-6
 # columns per row (27 degrees): a steeper "lean" is a line's layout, not its digits.
 MAX_SLANT = 0.5
 # The line's height in pixels it is cut at, at least: a 200 px line is reduced 4 x. Every character ends at 20 px, so
-# over twice that keeps every stroke. On `numbers-eval --tune --count 200 --singles 3000`, 48 and 64 read as many
-# exactly (separate 94.5 / 94.0 %, touching 42.0 / 45.0 %, photos 89.5 / 90.0 %, singles 99.90 / 99.93 %; on another
-# 200 of each kind 95.0 / 93.0, 49.0 / 48.5, 86 / 85 %), and 48 cuts the 6-digit number of `mnist-edge bench` in
-# 1.8 ms instead of 2.3 (its /v1/read p50 over HTTP 8.1 ms instead of 8.6).
+# over twice that keeps every stroke. On `numbers-eval --tune --count 200 --singles 3000`, 48 and 64 read about as
+# many exactly (separate 94.5 / 94.0 %, touching 42.0 / 45.0 %, photos 89.5 / 90.0 %, singles 99.90 / 99.93 %; with
+# `--seed 7` separate 95.0 / 93.0 %, touching 49.0 / 48.5 %), and 48 cuts the 172 px line of `mnist-edge bench`'s
+# number at a third of its size instead of half: 4/9 of the pixels to label and normalize.
 LINE_PIXELS = 48
 # Strokes one character may be written in (a 4 broken by its bar has three); more pieces than this per allowed
 # character is noise or a picture, refused before grouping them costs time.
