@@ -135,9 +135,10 @@ def test_report_gives_the_read_ratio_of_the_median_rounds(tmp_path):
         "predict": {**row, "request": "PNG, RGBA canvas", "p50_ms": 2.5,
                     "rounds": [{"p50_ms": 2.5}, {"p50_ms": 2.4}, {"p50_ms": 2.6}]}}
     write_report(results, tmp_path)
+    md = (tmp_path / "results.md").read_text()
     assert ("`/v1/read` of a 6-digit number, RGBA canvas at 1 connection: p50 8.00 ms, 3.2x one digit's `/v1/predict` "
             "(2.50 ms; target at most 3x): medians of 3 rounds of 10 s each, the order reversed every other round "
-            "(p50 ms per round, read / predict: 8.00 / 2.50; 12.00 / 2.40; 7.50 / 2.60).") in (tmp_path / "results.md").read_text()
+            "(p50 ms per round, read / predict: 8.00 / 2.50; 12.00 / 2.40; 7.50 / 2.60).") in md
 
 
 def test_tree_memory_counts_this_process():

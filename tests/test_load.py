@@ -151,8 +151,8 @@ def minor_faults(pid: int) -> int:
 
 
 def test_a_number_read_after_digits_reuses_freed_memory_instead_of_faulting_it_back(served, mnist):
-    """A number on the wide canvas needs more memory per request than a digit; after digits, a heap trimmed to
-    their size was faulted back in on every number read (about 1,000 pages each)."""
+    """A wide number needs more memory per request than a digit; after digits, a heap trimmed to their size was
+    faulted back in on every number read (hundreds of pages each)."""
     host, port = served.url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=30)  # one keep-alive: one worker, one heap
 
