@@ -482,8 +482,10 @@ def build_parser() -> argparse.ArgumentParser:
     read = _command(sub, "read", cmd_read, extra="serve", examples="""\
   mnist-edge read examples/number_2024.png photo.jpg                 # prints "2024  examples/number_2024.png", ...
   mnist-edge read --url http://pi.local:8000 meter.jpg               # asks a running server instead""")
-    read.add_argument("files", type=Path, nargs="+", metavar="FILE", help="PNG, JPEG or any image Pillow reads, one line of handwriting each (required: no default)")
+    read.add_argument("files", type=Path, nargs="+", metavar="FILE",
+                      help="PNG, JPEG or any image Pillow reads, one line of handwriting each (required: no default)")
     _reader_flags(read, "a running API to ask (default: none, read here with the models in --models-dir)")
+
     _command(sub, "feedback", cmd_feedback, extra=None, populate=_feedback_flags, examples="""\
   mnist-edge feedback stats                                          # how many corrections, per label
   mnist-edge feedback export /tmp/corrections                        # PNGs + corrections.csv (train --feedback)
@@ -508,7 +510,8 @@ def build_parser() -> argparse.ArgumentParser:
   mnist-edge numbers-eval --data ../shared/data/mnist                # in process, on the shipped models
   mnist-edge numbers-eval --data ../shared/data/mnist --url http://127.0.0.1:8000 --save /tmp/misread""")
     numbers.add_argument("--data", type=Path, metavar="PATH", help=DATA_HELP)
-    _reader_flags(numbers, "a running API to send the numbers to (default: none, an app in this process on --models-dir)")
+    _reader_flags(numbers, "a running API to send the numbers to "
+                           "(default: none, an app in this process on --models-dir)")
     numbers.add_argument("--count", type=positive_int, default=300, metavar="N",
                          help="numbers of each kind: separate digits, touching digits, photos (default: %(default)s)")
     numbers.add_argument("--singles", type=count_int, default=1000, metavar="N",

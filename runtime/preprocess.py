@@ -91,27 +91,26 @@ def find_ink(image: np.ndarray, *, line: bool = False) -> np.ndarray:
     plane, is_alpha = _plane(image)
     if is_alpha:
         return _stretched(plane, lambda grey: grey)
+    border = np.sort(_unit(_border(plane)))
+    step = max(1, min(plane.shape) // 32)
+    sample = _unit(plane[::step, ::step])
+    if is_photo(border, sample):  # unevenly lit paper: light and grain must go first
+        grey = plane if plane.dtype == np.uint8 else (plane * 255 + 0.5).astype(np.uint8)
+        try:
+            return photo_ink(grey, dark_ink=float(np.median(sample)) >= DARK_PAGE, line=line)
+        except BlankImageError:
+            # A drawing whose ink covers half the frame (a big face in thick strokes) looks like lit paper to
+            # is_photo and like a dark page to photo_ink. When every pixel is page or ink, it is read as drawn:
+            # neither its border nor its majority tells the page, so it is taken to be light, as paper and the
+            # canvas are.
+            if not _two_level(sample):
+                raise
+        background, dark_ink = float(sample.max()), True
     else:
-        border = np.sort(_unit(_border(plane)))
-        step = max(1, min(plane.shape) // 32)
-        sample = _unit(plane[::step, ::step])
-        if is_photo(border, sample):  # unevenly lit paper: light and grain must go first
-            grey = plane if plane.dtype == np.uint8 else (plane * 255 + 0.5).astype(np.uint8)
-            try:
-                return photo_ink(grey, dark_ink=float(np.median(sample)) >= DARK_PAGE, line=line)
-            except BlankImageError:
-                # A drawing whose ink covers half the frame (a big face in thick strokes) looks like lit paper to
-                # is_photo and like a dark page to photo_ink. When every pixel is page or ink, it is read as drawn:
-                # neither its border nor its majority tells the page, so it is taken to be light, as paper and the
-                # canvas are.
-                if not _two_level(sample):
-                    raise
-            background, dark_ink = float(sample.max()), True
-        else:
-            background = float(border[len(border) // 2])  # the median, near enough
-            # Paper is light and a pen dark, a canvas or a chalkboard the other way round: the border tells which.
-            dark_ink = background >= 0.5
-        return _stretched(plane, (lambda grey: background - grey) if dark_ink else (lambda grey: grey - background))
+        background = float(border[len(border) // 2])  # the median, near enough
+        # Paper is light and a pen dark, a canvas or a chalkboard the other way round: the border tells which.
+        dark_ink = background >= 0.5
+    return _stretched(plane, (lambda grey: background - grey) if dark_ink else (lambda grey: grey - background))
 
 
 def _stretched(plane: np.ndarray, ink_of: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:

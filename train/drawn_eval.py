@@ -11,9 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_edge.train.drawn import GROUPS, iter_drawn, summarize, to_png
-from mnist_edge.webui.client import ApiClient, ApiError
-
-TIMEOUT = (5.0, 30.0)  # seconds to connect, to answer: generous, a busy Pi is still a right answer
+from mnist_edge.webui.client import PATIENT, ApiClient, ApiError
 
 
 def _report(summary: dict, latencies: list[float], rejected: float, flagged: dict[str, list[bool]]) -> None:
@@ -42,7 +40,7 @@ def evaluate_cli(args) -> int:
     from mnist_edge.train.negatives import GENERATORS, negative
 
     mnist = load_mnist(args.data)
-    client = ApiClient(url=args.url, token=args.token, timeout=TIMEOUT)
+    client = ApiClient(url=args.url, token=args.token, timeout=PATIENT)
 
     def ask(png: bytes) -> dict:
         return client.predict(png, model=args.model, return_image=False)
@@ -59,7 +57,8 @@ def evaluate_cli(args) -> int:
         for image, label, conditions in progress:
             png = to_png(image)
             if args.save:
-                (Path(args.save) / f"{conditions['index']:04d}_label-{label}_{conditions['style']}.png").write_bytes(png)
+                file_name = f"{conditions['index']:04d}_label-{label}_{conditions['style']}.png"
+                (Path(args.save) / file_name).write_bytes(png)
             start = time.perf_counter()
             body = ask(png)
             latencies.append((time.perf_counter() - start) * 1000)

@@ -20,6 +20,8 @@ URL_VAR, TOKEN_VAR, TIMEOUT_VAR = "MNIST_EDGE_API_URL", "MNIST_EDGE_TOKEN", "MNI
 # Seconds to connect and to wait for an answer: a local API answers a drawing in milliseconds, so a few seconds
 # means it is stuck or swamped (a Pi on a slow network may want more: MNIST_EDGE_API_TIMEOUT).
 TIMEOUT = 5.0
+# A command that sends many images (drawn-eval, read --url, numbers-eval) waits longer: a busy Pi is slow, not wrong.
+PATIENT = (5.0, 30.0)  # seconds to connect, to answer
 KEPT = 4  # idle keep-alive connections kept for the next calls: one per browser tab drawing at once
 
 

@@ -40,9 +40,9 @@ def in_process(models_dir: Path, model: str | None) -> Callable[[str, bytes], di
 def at_url(url: str, model: str | None, token: str | None) -> Callable[[str, bytes], dict]:
     """A client that POSTs an image to a route (/v1/read, /v1/predict) of the API at `url`, with the API's one HTTP
     client (webui/client.py: the standard library only)."""
-    from mnist_edge.webui.client import ApiClient, ApiError
+    from mnist_edge.webui.client import PATIENT, ApiClient, ApiError
 
-    client = ApiClient(url=url, token=token, timeout=(5.0, 30.0))  # a busy Pi is slow, not wrong
+    client = ApiClient(url=url, token=token, timeout=PATIENT)
     kind = "application/octet-stream"  # the server tells PNG from JPEG by their bytes
     routes = {"/v1/read": lambda data: client.read(data, content_type=kind, model=model),
               "/v1/predict": lambda data: client.predict(data, content_type=kind, model=model, return_image=False)}
