@@ -7,10 +7,11 @@ import io
 import numpy as np
 import pytest
 from api_fixtures import b64, canvas_png, png
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from mnist_edge.runtime.api.app import create_app
 from mnist_edge.runtime.config import ServeConfig
+from mnist_edge.runtime.segment import IN_A_NUMBER
 
 GAP = 30  # px between digits on the page, at 200 px per digit
 
@@ -50,6 +51,8 @@ def check_read(body: dict, width: int, height: int) -> None:
         x, y, w, h = item["box"]
         assert 0 <= x and 0 <= y and w >= 1 and h >= 1 and x + w <= width and y + h <= height
         assert item["confidence"] == max(item["probabilities"]) and len(item["probabilities"]) == 10
+        if len(body["digits"]) > 1:  # among others, a character is a digit from IN_A_NUMBER (shipped thresholds ~0.48)
+            assert item["is_digit"] == (item["digit_score"] >= IN_A_NUMBER)
         lefts.append(x)
     assert lefts == sorted(lefts)
 
@@ -77,6 +80,19 @@ def test_each_box_is_its_digits_ink(client, number):
     for item, expected in zip(body["digits"], boxes, strict=True):
         # Cut at a third of its size (segment.LINE_PIXELS), the 200 px line's boxes are whole multiples of 3 px.
         assert np.abs(np.array(item["box"]) - expected).max() <= 3, (item["box"], expected)
+
+
+def test_a_letter_between_digits_stays_an_item_that_is_not_a_digit(client, number):
+    text, data, _, boxes = number
+    page = np.asarray(Image.open(io.BytesIO(data)))
+    letter = Image.new("L", (200, page.shape[0]), 255)
+    ImageDraw.Draw(letter).text((10, 30), "K", fill=0, font=ImageFont.load_default(200))
+    split = boxes[0][0] + boxes[0][2] + GAP // 2  # between the first two digits
+    body = client.post("/v1/read", data=png(np.hstack([page[:, :split], np.asarray(letter), page[:, split:]])),
+                       content_type="image/png").json
+    assert body["number"] == text
+    assert [item["is_digit"] for item in body["digits"]] == [True, False] + [True] * (len(text) - 1)
+    check_read(body, page.shape[1] + 200, page.shape[0])
 
 
 def test_a_photo_is_read_with_boxes_in_the_upright_image(client):

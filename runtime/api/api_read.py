@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 from flask import Blueprint
@@ -13,7 +14,7 @@ from mnist_edge.runtime.api.inference import ms, run_model
 from mnist_edge.runtime.api.state import state
 from mnist_edge.runtime.errors import PayloadTooLargeError
 from mnist_edge.runtime.preprocess import MAX_PIXELS, find_ink, normalize
-from mnist_edge.runtime.segment import choose, segment
+from mnist_edge.runtime.segment import IN_A_NUMBER, choose, segment
 
 bp = Blueprint("read", __name__, url_prefix="/v1")
 
@@ -44,6 +45,8 @@ def read() -> dict:
     chosen = choose(found, answers.probabilities.max(axis=1) * answers.digit_score)
     if len(chosen) > limit:
         raise PayloadTooLargeError(f"the image holds {len(chosen)} characters; the limit is {limit}", limit=limit)
+    if len(chosen) > 1:  # among other characters, a mark is more likely a digit than a drawing alone is
+        answers = replace(answers, is_digit=answers.digit_score >= min(slot.threshold, IN_A_NUMBER))
     scale = (image.shape[0] / ink.shape[0], image.shape[1] / ink.shape[1])
     digits = []
     for index in chosen:

@@ -143,7 +143,8 @@ SCHEMAS = {
                          number={"type": "string", "pattern": "^[0-9]*$",
                                  "description": "the digits of the items with is_digit true, in reading order"},
                          digits={"type": "array", "minItems": 1, "items": ref("ReadItem"),
-                                 "description": "every character found, left to right, digits or not"},
+                                 "description": "every character found, left to right, digits or not; among two or more, "
+                                                "an item is a digit from a digit_score of 0.3"},
                          timings_ms=_obj(["preprocess", "inference", "total"], preprocess=NUM, inference=NUM, total=NUM)),
     "ReadItem": _obj([*PREDICTION_KEYS, "box"], IMAGE_OUT, **PREDICTION, box={
         "type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 4, "maxItems": 4,
