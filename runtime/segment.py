@@ -24,7 +24,7 @@ from PIL import Image
 
 from mnist_edge.runtime.components import components
 from mnist_edge.runtime.errors import BlankImageError, PayloadTooLargeError
-from mnist_edge.runtime.preprocess import fit_ink
+from mnist_edge.runtime.preprocess import fit_crop
 
 # A piece whose longest side is under this share of the line's height is a speck or a dot, not a stroke: a full stop
 # is about a pen's width (~0.1 of a digit's height), while the shortest stroke that matters, a 5's flag or a 7's bar,
@@ -250,12 +250,13 @@ def _atom(pixels: _Ink, members: np.ndarray, group: int) -> _Atom:
 
 def _piece(pixels: _Ink, atoms: list[_Atom]) -> Piece:
     """The ink of a run of atoms, normalized, with its box in the image."""
-    members = np.concatenate([atom.pixels for atom in atoms])
+    members = atoms[0].pixels if len(atoms) == 1 else np.concatenate([atom.pixels for atom in atoms])
     ys, xs = pixels.ys[members], pixels.xs[members]
-    top, left = int(ys.min()), int(xs.min())
-    crop = np.zeros((int(ys.max()) - top + 1, int(xs.max()) - left + 1), dtype=np.float32)
+    top, left = min(atom.top for atom in atoms), min(atom.left for atom in atoms)
+    bottom, right = max(atom.bottom for atom in atoms), max(atom.right for atom in atoms)
+    crop = np.zeros((bottom - top, right - left), dtype=np.float32)
     crop[ys - top, xs - left] = pixels.ink[ys, xs]
-    return Piece(fit_ink(crop), _box(pixels, left, top, left + crop.shape[1], top + crop.shape[0]))
+    return Piece(fit_crop(crop), _box(pixels, left, top, right, bottom))  # the atoms' box is the crop's: no margin
 
 
 def _box(pixels: _Ink, left: int, top: int, right: int, bottom: int) -> tuple[int, int, int, int]:
