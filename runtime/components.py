@@ -5,6 +5,8 @@ A flood fill in Python visits every pixel (tens of ms for a canvas); runs are a 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 
@@ -32,13 +34,30 @@ def _union(count: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
             return parent
 
 
-def components(mask: np.ndarray, *, diagonal: bool = True) -> tuple[np.ndarray, int]:
-    """8-connected labels (4-connected without `diagonal`; 0 = background, 1..n) of a boolean image and n: runs
-    joined row to row, numpy only."""
-    labels = np.zeros(mask.shape, dtype=np.int32)
+@dataclass(frozen=True)
+class Runs:
+    """A boolean image's horizontal runs of True in row-major order, each with its component (0-based, numbered in
+    the order their first runs come), and how many components there are."""
+
+    rows: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray  # exclusive
+    label: np.ndarray
+    count: int
+
+    def pixels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every pixel of the runs in row-major order (as np.nonzero gives them): rows, columns, components."""
+        lengths = self.ends - self.starts
+        first = np.cumsum(lengths) - lengths  # each run's first pixel's index in the lists
+        return (np.repeat(self.rows, lengths), np.repeat(self.starts - first, lengths) + np.arange(lengths.sum()),
+                np.repeat(self.label, lengths))
+
+
+def component_runs(mask: np.ndarray, *, diagonal: bool = True) -> Runs:
+    """The 8-connected (4-connected without `diagonal`) components of a boolean image, as its runs."""
     rows, starts, ends = _runs(mask)
     if not len(rows):
-        return labels, 0
+        return Runs(rows, starts, ends, rows, 0)
     stride = mask.shape[1] + 2  # runs as positions in one long line, so one search finds every row's neighbours
     first, last = rows * stride + starts, rows * stride + ends
     # A run touches those in the row above that start by its end and end by its start when diagonals count
@@ -51,7 +70,15 @@ def components(mask: np.ndarray, *, diagonal: bool = True) -> tuple[np.ndarray, 
     a = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
     roots = _union(len(rows), a, b) if len(a) else np.arange(len(rows))
     _, label = np.unique(roots, return_inverse=True)
-    lengths = ends - starts
-    flat = np.repeat(rows * mask.shape[1] + starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-    labels.ravel()[flat] = np.repeat(label + 1, lengths)
-    return labels, int(label.max()) + 1
+    return Runs(rows, starts, ends, label, int(label.max()) + 1)
+
+
+def components(mask: np.ndarray, *, diagonal: bool = True) -> tuple[np.ndarray, int]:
+    """8-connected labels (4-connected without `diagonal`; 0 = background, 1..n) of a boolean image and n: runs
+    joined row to row, numpy only."""
+    labels = np.zeros(mask.shape, dtype=np.int32)
+    runs = component_runs(mask, diagonal=diagonal)
+    if runs.count:
+        ys, xs, ids = runs.pixels()
+        labels[ys, xs] = ids + 1
+    return labels, runs.count

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from mnist_edge.runtime.components import components
+from mnist_edge.runtime.components import Runs, component_runs
 from mnist_edge.runtime.errors import BlankImageError, PayloadTooLargeError
 from mnist_edge.runtime.preprocess import fit_crop
 
@@ -144,25 +144,27 @@ def _slant(ys: np.ndarray, xs: np.ndarray, ids: np.ndarray, count: int) -> float
     return float(np.clip((sxy - sx * sy / n).sum() / var, -MAX_SLANT, MAX_SLANT)) if var > 0 else 0.0
 
 
-def _pixels(ink: np.ndarray, labels: np.ndarray, count: int, scale: int, shape: tuple[int, int],
-            origin: tuple[int, int]) -> _Ink:
-    ys, xs = np.nonzero(labels)
-    ids = labels[ys, xs] - 1
-    slope = _slant(ys, xs, ids, count)
+def _pixels(ink: np.ndarray, runs: Runs, scale: int, shape: tuple[int, int], origin: tuple[int, int]) -> _Ink:
+    ys, xs, ids = runs.pixels()
+    slope = _slant(ys, xs, ids, runs.count)
     # Sheared about the middle row, so the line keeps its place; whole columns, as the image has.
-    upright = xs - np.round(slope * (ys - (labels.shape[0] - 1) / 2)).astype(np.int64)
-    order = np.argsort(ids, kind="stable")
-    members = np.split(order, np.cumsum(np.bincount(ids, minlength=count))[:-1])
-    return _Ink(ink, scale, shape, origin, ys, xs, upright, members)
+    upright = xs - np.round(slope * (ys - (ink.shape[0] - 1) / 2)).astype(np.int64)
+    # Each component's pixels in row-major order: its runs in order, each run's pixels side by side.
+    order = np.argsort(runs.label, kind="stable")
+    lengths = (runs.ends - runs.starts)[order]
+    first = (np.cumsum(runs.ends - runs.starts) - (runs.ends - runs.starts))[order]
+    members = np.repeat(first - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())
+    sizes = np.bincount(runs.label, weights=runs.ends - runs.starts, minlength=runs.count).astype(np.int64)
+    return _Ink(ink, scale, shape, origin, ys, xs, upright, np.split(members, np.cumsum(sizes)[:-1]))
 
 
-def _boxes(pixels: _Ink, count: int) -> np.ndarray:
-    """count x 4 (top, bottom, left, right), inclusive, of the components."""
-    order = np.concatenate(pixels.members)
-    starts = np.cumsum([0] + [len(m) for m in pixels.members[:-1]])
-    ys, cols = pixels.ys[order], pixels.xs[order]
-    return np.stack([np.minimum.reduceat(ys, starts), np.maximum.reduceat(ys, starts),
-                     np.minimum.reduceat(cols, starts), np.maximum.reduceat(cols, starts)], axis=1)
+def _boxes(runs: Runs) -> np.ndarray:
+    """count x 4 (top, bottom, left, right), inclusive, of the components: their runs' extremes."""
+    order = np.argsort(runs.label, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(np.bincount(runs.label, minlength=runs.count))[:-1]])
+    rows, lefts, rights = runs.rows[order], runs.starts[order], runs.ends[order] - 1
+    return np.stack([np.minimum.reduceat(rows, starts), np.maximum.reduceat(rows, starts),
+                     np.minimum.reduceat(lefts, starts), np.maximum.reduceat(rights, starts)], axis=1)
 
 
 def _groups(box: np.ndarray, keep: np.ndarray, line: int) -> list[list[int]]:
@@ -282,9 +284,9 @@ def segment(ink: np.ndarray, *, limit: int, single: Callable[[], np.ndarray] | N
     # size it was written at. Labelling and normalizing a 200 px line's pieces at 1/4 scale is ~10x cheaper.
     scale = max(1, line_ink.shape[0] // LINE_PIXELS)
     small = np.asarray(Image.fromarray(np.ascontiguousarray(line_ink)).reduce(scale)) if scale > 1 else line_ink
-    labels, count = components(small > 0)
-    pixels = _pixels(small, labels, count, scale, ink.shape, (int(rows[0]), int(cols[0])))
-    box = _boxes(pixels, count)
+    runs = component_runs(small > 0)
+    pixels = _pixels(small, runs, scale, ink.shape, (int(rows[0]), int(cols[0])))
+    box = _boxes(runs)
     heights, widths = box[:, 1] - box[:, 0] + 1, box[:, 3] - box[:, 2] + 1
     line = int(heights.max())  # the tallest piece is a whole digit: every digit spans the line
     keep = np.maximum(heights, widths) >= SPECK * line
