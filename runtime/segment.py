@@ -150,11 +150,11 @@ def _pixels(ink: np.ndarray, runs: Runs, scale: int, shape: tuple[int, int], ori
     # Sheared about the middle row, so the line keeps its place; whole columns, as the image has.
     upright = xs - np.round(slope * (ys - (ink.shape[0] - 1) / 2)).astype(np.int64)
     # Each component's pixels in row-major order: its runs in order, each run's pixels side by side.
+    lengths = runs.ends - runs.starts
     order = np.argsort(runs.label, kind="stable")
-    lengths = (runs.ends - runs.starts)[order]
-    first = (np.cumsum(runs.ends - runs.starts) - (runs.ends - runs.starts))[order]
-    members = np.repeat(first - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())
-    sizes = np.bincount(runs.label, weights=runs.ends - runs.starts, minlength=runs.count).astype(np.int64)
+    first, run = (np.cumsum(lengths) - lengths)[order], lengths[order]  # in the pixel lists: where, how many
+    members = np.repeat(first - (np.cumsum(run) - run), run) + np.arange(run.sum())
+    sizes = np.bincount(runs.label, weights=lengths, minlength=runs.count).astype(np.int64)
     return _Ink(ink, scale, shape, origin, ys, xs, upright, np.split(members, np.cumsum(sizes)[:-1]))
 
 
