@@ -6,6 +6,7 @@ A flood fill in Python visits every pixel (tens of ms for a canvas); runs are a 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -45,12 +46,34 @@ class Runs:
     label: np.ndarray
     count: int
 
+    @cached_property
+    def _by_component(self) -> tuple[np.ndarray, np.ndarray]:
+        """The runs ordered by component (row-major within each), and where each component's begin in that order."""
+        order = np.argsort(self.label, kind="stable")
+        return order, np.concatenate([[0], np.cumsum(np.bincount(self.label, minlength=self.count))[:-1]])
+
     def pixels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every pixel of the runs in row-major order (as np.nonzero gives them): rows, columns, components."""
         lengths = self.ends - self.starts
         first = np.cumsum(lengths) - lengths  # each run's first pixel's index in the lists
         return (np.repeat(self.rows, lengths), np.repeat(self.starts - first, lengths) + np.arange(lengths.sum()),
                 np.repeat(self.label, lengths))
+
+    def members(self) -> list[np.ndarray]:
+        """Per component, the indices of its pixels in `pixels()`' lists, in row-major order."""
+        lengths = self.ends - self.starts
+        order, _ = self._by_component
+        first, run = (np.cumsum(lengths) - lengths)[order], lengths[order]  # each run's pixels: where, how many
+        indices = np.repeat(first - (np.cumsum(run) - run), run) + np.arange(run.sum())
+        sizes = np.bincount(self.label, weights=lengths, minlength=self.count).astype(np.int64)
+        return np.split(indices, np.cumsum(sizes)[:-1])
+
+    def boxes(self) -> np.ndarray:
+        """count x 4 (top, bottom, left, right), inclusive, of the components: their runs' extremes."""
+        order, starts = self._by_component
+        rows, lefts, rights = self.rows[order], self.starts[order], self.ends[order] - 1
+        return np.stack([np.minimum.reduceat(rows, starts), np.maximum.reduceat(rows, starts),
+                         np.minimum.reduceat(lefts, starts), np.maximum.reduceat(rights, starts)], axis=1)
 
 
 def component_runs(mask: np.ndarray, *, diagonal: bool = True) -> Runs:

@@ -149,22 +149,7 @@ def _pixels(ink: np.ndarray, runs: Runs, scale: int, shape: tuple[int, int], ori
     slope = _slant(ys, xs, ids, runs.count)
     # Sheared about the middle row, so the line keeps its place; whole columns, as the image has.
     upright = xs - np.round(slope * (ys - (ink.shape[0] - 1) / 2)).astype(np.int64)
-    # Each component's pixels in row-major order: its runs in order, each run's pixels side by side.
-    lengths = runs.ends - runs.starts
-    order = np.argsort(runs.label, kind="stable")
-    first, run = (np.cumsum(lengths) - lengths)[order], lengths[order]  # in the pixel lists: where, how many
-    members = np.repeat(first - (np.cumsum(run) - run), run) + np.arange(run.sum())
-    sizes = np.bincount(runs.label, weights=lengths, minlength=runs.count).astype(np.int64)
-    return _Ink(ink, scale, shape, origin, ys, xs, upright, np.split(members, np.cumsum(sizes)[:-1]))
-
-
-def _boxes(runs: Runs) -> np.ndarray:
-    """count x 4 (top, bottom, left, right), inclusive, of the components: their runs' extremes."""
-    order = np.argsort(runs.label, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(np.bincount(runs.label, minlength=runs.count))[:-1]])
-    rows, lefts, rights = runs.rows[order], runs.starts[order], runs.ends[order] - 1
-    return np.stack([np.minimum.reduceat(rows, starts), np.maximum.reduceat(rows, starts),
-                     np.minimum.reduceat(lefts, starts), np.maximum.reduceat(rights, starts)], axis=1)
+    return _Ink(ink, scale, shape, origin, ys, xs, upright, runs.members())
 
 
 def _groups(box: np.ndarray, keep: np.ndarray, line: int) -> list[list[int]]:
@@ -286,7 +271,7 @@ def segment(ink: np.ndarray, *, limit: int, single: Callable[[], np.ndarray] | N
     small = np.asarray(Image.fromarray(np.ascontiguousarray(line_ink)).reduce(scale)) if scale > 1 else line_ink
     runs = component_runs(small > 0)
     pixels = _pixels(small, runs, scale, ink.shape, (int(rows[0]), int(cols[0])))
-    box = _boxes(runs)
+    box = runs.boxes()
     heights, widths = box[:, 1] - box[:, 0] + 1, box[:, 3] - box[:, 2] + 1
     line = int(heights.max())  # the tallest piece is a whole digit: every digit spans the line
     keep = np.maximum(heights, widths) >= SPECK * line

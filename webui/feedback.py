@@ -36,15 +36,20 @@ def _stored(digest: str) -> bool:
     return saved.get("digest") == digest and saved["count"] is not None
 
 
+def _tries(digest: str) -> int:
+    """How many saves of this drawing have failed: each renders its chips anew."""
+    saved = st.session_state.get(SAVED) or {}
+    return saved.get("tries", 0) if saved.get("digest") == digest else 0
+
+
 def _save(client: ApiClient, image: bytes, label: int | None, answer: dict, digest: str) -> None:
     if _stored(digest):
         return
     try:
         count = client.feedback(image, label, answer)["count"]
     except ApiError as exc:
-        before = st.session_state.get(SAVED) or {}
-        tries = before.get("tries", 0) + 1 if before.get("digest") == digest else 1
-        st.session_state[SAVED] = {"digest": digest, "line": f"Not saved: {exc.message}", "count": None, "tries": tries}
+        st.session_state[SAVED] = {"digest": digest, "line": f"Not saved: {exc.message}", "count": None,
+                                   "tries": _tries(digest) + 1}
         return
     noun = "correction" if count == 1 else "corrections"
     st.session_state[SAVED] = {"digest": digest, "line": f"Saved. {count} {noun} so far.", "count": count}
@@ -77,8 +82,7 @@ def feedback_row(client: ApiClient, image: bytes, body: dict) -> None:
     right = body["digit"] if body["is_digit"] else None
     st.button("Right", key=f"right-{digest}", icon=":material/thumb_up:", on_click=_save,
               args=(client, image, right, answer, digest))
-    tries = saved.get("tries", 0) if saved.get("digest") == digest else 0
-    key = f"wrong-{digest}-{tries}"  # a failed save renders new chips, none of them chosen
+    key = f"wrong-{digest}-{_tries(digest)}"  # a failed save renders new chips, none of them chosen
     st.pills("Wrong, it was:", CHOICES, key=key, on_change=_save_choice, args=(client, image, answer, digest, key))
     if saved.get("digest") == digest:
         st.error(saved["line"])
