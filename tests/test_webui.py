@@ -222,6 +222,33 @@ def test_the_client_passes_on_the_apis_own_message(api):
     assert caught.value.status == 400 and caught.value.code == "blank_image", caught.value.message
 
 
+def test_a_kept_connection_the_server_closes_as_a_call_goes_out_is_replaced_not_an_error():
+    """The server answers a connection's first request and closes it on reading the second, as a server whose
+    keep-alive ran out does at that moment: the call goes once more, on a new connection, and gets its answer."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    answer = b'{"models": []}'
+    reply = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(answer),
+                                                                                                      answer)
+
+    def serve() -> None:
+        for _ in range(2):  # the first connection, then the one the client opens again
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(reply)
+                connection.recv(65536)  # the second request: read, never answered
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    client = ApiClient(url=f"http://127.0.0.1:{listener.getsockname()[1]}", token=None, timeout=(2.0, 2.0))
+    try:
+        assert client.models() == {"models": []}
+        assert client.models() == {"models": []}  # sent on the kept connection, closed unanswered, sent again
+    finally:
+        client.close()
+        thread.join(timeout=5)
+        listener.close()
+
+
 def test_canvas_png_is_one_channel_and_none_when_blank(mnist):
     assert canvas_png(None) is None
     assert canvas_png(np.zeros((280, 280, 4), dtype=np.uint8)) is None

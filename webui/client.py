@@ -23,6 +23,9 @@ TIMEOUT = 5.0
 # A command that sends many images (drawn-eval, read --url, numbers-eval) waits longer: a busy Pi is slow, not wrong.
 PATIENT = (5.0, 30.0)  # seconds to connect, to answer
 KEPT = 4  # idle keep-alive connections kept for the next calls: one per browser tab drawing at once
+# How a kept connection fails when the server closed it just as a request was sent on it (http.client's
+# RemoteDisconnected is a ConnectionResetError): a server closes an idle connection after its keep-alive (gunicorn: 2 s).
+CLOSED_WHILE_IDLE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 
 
 def _timeout() -> tuple[float, float]:
@@ -90,12 +93,13 @@ class ApiClient:
                 return
         connection.close()
 
-    def _connection(self) -> http.client.HTTPConnection:
+    def _connection(self, *, fresh: bool = False) -> tuple[http.client.HTTPConnection, bool]:
+        """A kept-alive connection that still looks open (unless `fresh`), else a new one; and whether it was kept."""
         with self._lock:
-            while self._idle:
+            while self._idle and not fresh:
                 kept = self._idle.pop()
                 if not _dropped(kept):
-                    return kept
+                    return kept, True
                 kept.close()
         parts = urllib.parse.urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -109,7 +113,7 @@ class ApiClient:
             raise ApiError(f"Cannot reach the API at {self.url}: start it with `mnist-edge serve`.",
                            code="unreachable") from None
         connection.sock.settimeout(self.timeout[1])
-        return connection
+        return connection, False
 
     def _call(self, method: str, path: str, *, params: dict | None = None, data: bytes | None = None,
               json: object = None, headers: dict | None = None) -> dict:
@@ -119,19 +123,26 @@ class ApiClient:
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         target = urllib.parse.urlsplit(self.url).path + path + (f"?{urllib.parse.urlencode(params)}" if params else "")
-        connection = self._connection()
-        try:
-            connection.request(method, target, body=data, headers=headers)
-            response = connection.getresponse()
-            raw = response.read()
-        except TimeoutError:
-            connection.close()
-            raise ApiError(f"The API at {self.url} did not answer within {self.timeout[1]:.0f} s: "
-                           "it may be overloaded; try again in a moment.", code="timeout") from None
-        except (OSError, http.client.HTTPException):
-            connection.close()
-            raise ApiError(f"Cannot reach the API at {self.url}: start it with `mnist-edge serve`.",
-                           code="unreachable") from None
+        connection, kept = self._connection()
+        while True:
+            try:
+                connection.request(method, target, body=data, headers=headers)
+                response = connection.getresponse()
+                raw = response.read()
+                break
+            except TimeoutError:
+                connection.close()
+                raise ApiError(f"The API at {self.url} did not answer within {self.timeout[1]:.0f} s: "
+                               "it may be overloaded; try again in a moment.", code="timeout") from None
+            except (OSError, http.client.HTTPException) as exc:
+                connection.close()
+                if kept and isinstance(exc, CLOSED_WHILE_IDLE):
+                    # The server closed the idle connection (its keep-alive ran out) as this request went out, so it
+                    # never read it: sent once more, on a new connection.
+                    connection, kept = self._connection(fresh=True)
+                    continue
+                raise ApiError(f"Cannot reach the API at {self.url}: start it with `mnist-edge serve`.",
+                               code="unreachable") from None
         if response.will_close:
             connection.close()
         else:
