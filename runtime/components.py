@@ -13,10 +13,13 @@ import numpy as np
 
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each row's horizontal runs of True: row, start column and end column (exclusive), in row-major order."""
-    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).view(np.int8), axis=1)
-    rows, starts = np.nonzero(edges == 1)
-    _, ends = np.nonzero(edges == -1)
-    return rows, starts, ends
+    height, width = mask.shape
+    padded = np.zeros((height, width + 2), dtype=np.int8)  # a False column each side: every run starts and ends
+    padded[:, 1:-1] = mask
+    edges = (padded[:, 1:] - padded[:, :-1]).ravel()  # +1 where a run starts, -1 just past its end
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    rows = starts // (width + 1)  # flat indices: a 4th the cost of np.nonzero's row and column pairs
+    return rows, starts - rows * (width + 1), ends - rows * (width + 1)
 
 
 def _union(count: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -92,8 +95,10 @@ def component_runs(mask: np.ndarray, *, diagonal: bool = True) -> Runs:
     b = np.repeat(np.arange(len(rows)), counts)
     a = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
     roots = _union(len(rows), a, b) if len(a) else np.arange(len(rows))
-    _, label = np.unique(roots, return_inverse=True)
-    return Runs(rows, starts, ends, label, int(label.max()) + 1)
+    # Each run's root is its component's first run: numbered by the roots before it, in the order they come.
+    is_root = roots == np.arange(len(roots))
+    label = (np.cumsum(is_root) - 1)[roots]
+    return Runs(rows, starts, ends, label, int(is_root.sum()))
 
 
 def components(mask: np.ndarray, *, diagonal: bool = True) -> tuple[np.ndarray, int]:

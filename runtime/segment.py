@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from PIL import Image
 
-from mnist_edge.runtime.components import Runs, component_runs
+from mnist_edge.runtime.components import component_runs
 from mnist_edge.runtime.errors import BlankImageError, PayloadTooLargeError
 from mnist_edge.runtime.preprocess import fit_crop
 
@@ -119,7 +120,7 @@ class Segmentation:
 
 @dataclass(frozen=True)
 class _Ink:
-    """A line's ink as pixel lists, grouped by component: rows, columns, deslanted columns."""
+    """A line's ink as pixel lists, grouped by component: rows, columns, and deslanted columns when a cut needs them."""
 
     ink: np.ndarray  # the line's ink, reduced by `scale`
     scale: int  # image pixels per ink pixel here, each way
@@ -127,8 +128,16 @@ class _Ink:
     origin: tuple[int, int]  # where the line's ink (its rows and columns with any ink) begins in it: top, left
     ys: np.ndarray
     xs: np.ndarray
-    upright: np.ndarray  # the column each pixel would have if the writing stood upright (`_slant`)
-    members: list[np.ndarray]  # per component (0-based), the indices of its pixels in the lists above
+    ids: np.ndarray  # each pixel's component (0-based)
+    members: list[np.ndarray]  # per component, the indices of its pixels in the lists above
+
+    @cached_property
+    def upright(self) -> np.ndarray:
+        """The column each pixel would have if the writing stood upright (`_slant`); worked out only for a line with
+        a group wide enough to cut."""
+        slope = _slant(self.ys, self.xs, self.ids, len(self.members))
+        # Sheared about the middle row, so the line keeps its place; whole columns, as the image has.
+        return self.xs - np.round(slope * (self.ys - (self.ink.shape[0] - 1) / 2)).astype(np.int64)
 
 
 def _slant(ys: np.ndarray, xs: np.ndarray, ids: np.ndarray, count: int) -> float:
@@ -142,14 +151,6 @@ def _slant(ys: np.ndarray, xs: np.ndarray, ids: np.ndarray, count: int) -> float
     syy, sxy = np.bincount(ids, ys * ys.astype(np.float64), count), np.bincount(ids, ys * xs.astype(np.float64), count)
     var = (syy - sy * sy / n).sum()
     return float(np.clip((sxy - sx * sy / n).sum() / var, -MAX_SLANT, MAX_SLANT)) if var > 0 else 0.0
-
-
-def _pixels(ink: np.ndarray, runs: Runs, scale: int, shape: tuple[int, int], origin: tuple[int, int]) -> _Ink:
-    ys, xs, ids = runs.pixels()
-    slope = _slant(ys, xs, ids, runs.count)
-    # Sheared about the middle row, so the line keeps its place; whole columns, as the image has.
-    upright = xs - np.round(slope * (ys - (ink.shape[0] - 1) / 2)).astype(np.int64)
-    return _Ink(ink, scale, shape, origin, ys, xs, upright, runs.members())
 
 
 def _groups(box: np.ndarray, keep: np.ndarray, line: int) -> list[list[int]]:
@@ -213,11 +214,13 @@ class _Atom:
 def _atoms(pixels: _Ink, box: np.ndarray, groups: list[list[int]], line: int) -> list[_Atom]:
     """Each group as one atom, or cut into several where it is wide enough to be touching digits."""
     atoms = []
+    spans = box.tolist()  # the components' [top, bottom, left, right], inclusive
     for g, group in enumerate(groups):
-        members = np.concatenate([pixels.members[k] for k in group])
-        xs = pixels.xs[members]
-        if xs.max() - xs.min() + 1 <= WIDE * line:
-            atoms.append(_atom(pixels, members, g))
+        members = pixels.members[group[0]] if len(group) == 1 else np.concatenate([pixels.members[k] for k in group])
+        left, right = min(spans[k][2] for k in group), max(spans[k][3] for k in group) + 1
+        if right - left <= WIDE * line:
+            top, bottom = min(spans[k][0] for k in group), max(spans[k][1] for k in group) + 1
+            atoms.append(_Atom(members, left, right, top, bottom, g))
             continue
         # Cut along the lean: the upright columns' profile, whose low points are where slanted digits meet.
         cols = pixels.upright[members]
@@ -270,7 +273,7 @@ def segment(ink: np.ndarray, *, limit: int, single: Callable[[], np.ndarray] | N
     scale = max(1, line_ink.shape[0] // LINE_PIXELS)
     small = np.asarray(Image.fromarray(np.ascontiguousarray(line_ink)).reduce(scale)) if scale > 1 else line_ink
     runs = component_runs(small > 0)
-    pixels = _pixels(small, runs, scale, ink.shape, (int(rows[0]), int(cols[0])))
+    pixels = _Ink(small, scale, ink.shape, (int(rows[0]), int(cols[0])), *runs.pixels(), runs.members())
     box = runs.boxes()
     heights, widths = box[:, 1] - box[:, 0] + 1, box[:, 3] - box[:, 2] + 1
     line = int(heights.max())  # the tallest piece is a whole digit: every digit spans the line
@@ -285,23 +288,27 @@ def segment(ink: np.ndarray, *, limit: int, single: Callable[[], np.ndarray] | N
     atoms = _atoms(pixels, box, groups, line)
     pieces: list[Piece] = []
     edges: list[tuple[int, int, int]] = []
-    for i in range(len(atoms)):
-        starts_group = i == 0 or atoms[i - 1].group != atoms[i].group
+    for i, first in enumerate(atoms):
+        starts_group = i == 0 or atoms[i - 1].group != first.group
+        left, right, top, bottom, gap = first.left, first.right, first.top, first.bottom, 0
         for j in range(i + 1, len(atoms) + 1):
-            run = atoms[i:j]
-            in_group = run[0].group == run[-1].group
-            whole_group = starts_group and in_group and (j == len(atoms) or atoms[j].group != run[-1].group)
+            last = atoms[j - 1]  # the run is atoms[i:j]; its extent and widest gap so far, grown by this atom
+            if j > i + 1:
+                left, right = min(left, last.left), max(right, last.right)
+                top, bottom = min(top, last.top), max(bottom, last.bottom)
+                gap = max(gap, last.left - atoms[j - 2].right)
+            in_group = first.group == last.group
+            whole_group = starts_group and in_group and (j == len(atoms) or atoms[j].group != last.group)
             if j > i + 1 and not whole_group:
-                width = max(atom.right for atom in run) - min(atom.left for atom in run)
-                if width > MAX_ASPECT * (max(atom.bottom for atom in run) - min(atom.top for atom in run)):
-                    if width > MAX_ASPECT * small.shape[0] and not (starts_group and in_group):
+                if right - left > MAX_ASPECT * (bottom - top):
+                    if right - left > MAX_ASPECT * small.shape[0] and not (starts_group and in_group):
                         break  # wider than any character the line can hold, and longer runs only grow wider; but
                         # a group begun at atom i is still ahead, and is a candidate whole however wide it is
                     continue  # too wide for its height; a longer run may be taller (a flag above its 5)
-                if max(b.left - a.right for a, b in zip(run, run[1:])) > JOIN_GAP * line:
+                if gap > JOIN_GAP * line:
                     break  # a gap between written characters: no character spans it
             edges.append((i, j, len(pieces)))
-            pieces.append(_piece(pixels, run))
+            pieces.append(_piece(pixels, atoms[i:j]))
     if single is not None and not _apart(atoms, line):
         _add_single(pixels, atoms, pieces, edges, single)
     return Segmentation(pieces, edges, len(atoms))
