@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -12,7 +13,7 @@ from mnist_edge.runtime.errors import BlankImageError, ImageDecodeError
 from mnist_edge.runtime.morphology import rank_filter
 from mnist_edge.runtime.photo import is_photo, photo_ink
 
-__all__ = ["MAX_PIXELS", "decode_image", "find_ink", "fit_crop", "fit_ink", "normalize", "preprocess", "scale_pixels"]
+__all__ = ["MAX_PIXELS", "decode_image", "Ink", "find_ink", "fit_crop", "normalize", "preprocess", "scale_pixels"]
 
 BOX = 20  # MNIST fitted each digit into a 20 x 20 box, preserving its aspect ratio ...
 SIDE = 28  # ... and centred that box's centre of mass in a 28 x 28 field,
@@ -82,8 +83,20 @@ def _two_level(sample: np.ndarray) -> bool:
     return high - low >= MIN_CONTRAST and float(at_either.mean()) >= TWO_LEVEL_SHARE
 
 
-def find_ink(image: np.ndarray, *, line: bool = False) -> np.ndarray:
-    """H x W ink in [0, 1] (1 = the darkest or brightest stroke), whatever the polarity, alpha or lighting.
+@dataclass(frozen=True)
+class Ink:
+    """An image's ink cropped to its strokes: float32 in [0, 1] (1 = the darkest or brightest stroke), with ink in its
+    first and last rows and columns; where the crop begins in the whole ink, and that whole's shape (the image's, or a
+    large photo's reduced)."""
+
+    crop: np.ndarray
+    top: int
+    left: int
+    shape: tuple[int, int]
+
+
+def find_ink(image: np.ndarray, *, line: bool = False) -> Ink:
+    """The ink of an image (H x W [x 1|3|4], uint8 or float), whatever the polarity, alpha or lighting, cropped.
 
     A photo keeps only its digit's strokes, or with `line` every stroke written on it (a number), and a photo's ink is
     box-reduced when its long side is 1,600 px or more (runtime/photo.py); anything else keeps the image's shape.
@@ -97,7 +110,7 @@ def find_ink(image: np.ndarray, *, line: bool = False) -> np.ndarray:
     if is_photo(border, sample):  # unevenly lit paper: light and grain must go first
         grey = plane if plane.dtype == np.uint8 else (plane * 255 + 0.5).astype(np.uint8)
         try:
-            return photo_ink(grey, dark_ink=float(np.median(sample)) >= DARK_PAGE, line=line)
+            return _cropped(photo_ink(grey, dark_ink=float(np.median(sample)) >= DARK_PAGE, line=line))
         except BlankImageError:
             # A drawing whose ink covers half the frame (a big face in thick strokes) looks like lit paper to
             # is_photo and like a dark page to photo_ink. When every pixel is page or ink, it is read as drawn:
@@ -113,20 +126,38 @@ def find_ink(image: np.ndarray, *, line: bool = False) -> np.ndarray:
     return _stretched(plane, (lambda grey: background - grey) if dark_ink else (lambda grey: grey - background))
 
 
-def _stretched(plane: np.ndarray, ink_of: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+def _stretched(plane: np.ndarray, ink_of: Callable[[np.ndarray], np.ndarray]) -> Ink:
     """The plane's ink (`ink_of` its values in [0, 1]) stretched to full strength (MNIST's strokes are ~1.0), the faint
-    background noise dropped. A uint8 plane is done as a table of its 256 levels, looked up once: a third the cost."""
-    table = plane.dtype == np.uint8
-    if table:
-        plane = np.ascontiguousarray(plane)  # an RGBA's alpha is every 4th byte: min, max and the look-up run faster
-    ink = ink_of(_unit(np.arange(256, dtype=np.uint8)) if table else plane)
-    # The ink is monotonic in the level, so a table's peak is at the plane's darkest or lightest level.
-    peak = float((ink[[plane.min(), plane.max()]] if table else ink).max())
+    background noise dropped. A uint8 plane is done as a table of its 256 levels, looked up once (a third the cost),
+    and only over the rows and columns that hold ink."""
+    if plane.dtype != np.uint8:
+        ink = ink_of(plane)
+        return _cropped(_stretch(ink, float(ink.max())))
+    plane = np.ascontiguousarray(plane)  # an RGBA's alpha is every 4th byte: min, max and the look-up run faster
+    ink = ink_of(_unit(np.arange(256, dtype=np.uint8)))
+    # The ink is monotonic in the level: its peak is at the plane's darkest or lightest level, and a row or column
+    # holds ink exactly when its level furthest towards the ink does.
+    table = _stretch(ink, float(ink[[plane.min(), plane.max()]].max()))
+    furthest = np.max if table[255] >= table[0] else np.min
+    rows = np.flatnonzero(table[furthest(plane, axis=1)])
+    cols = np.flatnonzero(table[furthest(plane, axis=0)])
+    top, left = int(rows[0]), int(cols[0])
+    # A uint8 level is always a valid index: "wrap" skips the bounds check (a quarter of the look-up's time).
+    crop = np.take(table, plane[top : rows[-1] + 1, left : cols[-1] + 1], mode="wrap")
+    return Ink(crop, top, left, plane.shape)
+
+
+def _stretch(ink: np.ndarray, peak: float) -> np.ndarray:
     if peak < MIN_CONTRAST:
         raise BlankImageError("the image has no ink on it (blank or a single colour)", contrast=round(peak, 3))
-    stretched = np.clip((ink - NOISE_FLOOR * peak) * (1 / ((1 - NOISE_FLOOR) * peak)), 0, 1)
-    # A uint8 level is always a valid index: "wrap" skips the bounds check (a quarter of the look-up's time).
-    return np.take(stretched, plane, mode="wrap") if table else stretched
+    return np.clip((ink - NOISE_FLOOR * peak) * (1 / ((1 - NOISE_FLOOR) * peak)), 0, 1)
+
+
+def _cropped(ink: np.ndarray) -> Ink:
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if not len(rows):
+        raise BlankImageError("the image has no ink on it (blank or a single colour)")
+    return Ink(ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], int(rows[0]), int(cols[0]), ink.shape)
 
 
 def _stroke_width(ink: np.ndarray) -> float:
@@ -136,11 +167,6 @@ def _stroke_width(ink: np.ndarray) -> float:
     edges = (np.count_nonzero(mask[:, 1:] != mask[:, :-1]) + np.count_nonzero(mask[1:] != mask[:-1])
              + np.count_nonzero(mask[[0, -1]]) + np.count_nonzero(mask[:, [0, -1]]))
     return 2 * np.count_nonzero(mask) / max(edges, 1) / max(ink.shape)
-
-
-def _crop(ink: np.ndarray) -> np.ndarray:
-    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
 def _widen_thin(crop: np.ndarray) -> np.ndarray:
@@ -153,21 +179,17 @@ def _widen_thin(crop: np.ndarray) -> np.ndarray:
     grow = int(round((WIDENED - width) * MORPH_SIDE))
     mid = np.asarray(Image.fromarray(crop).resize(size, RESAMPLE), dtype=np.float32)
     # Grey dilation by a (grow + 1)-square on a page widened by grow: every stroke grow px wider, none cut off.
-    return _crop(rank_filter(mid, grow + 1, np.maximum, pad=(grow, 2 * grow), mode="constant"))
+    return _cropped(rank_filter(mid, grow + 1, np.maximum, pad=(grow, 2 * grow), mode="constant")).crop
 
 
 def normalize(image: np.ndarray) -> np.ndarray:
     """One image (H x W [x 1|3|4], uint8 or float) -> float32 28 x 28 x 1, MNIST-normalized: white ink on black."""
-    return fit_ink(find_ink(image))
-
-
-def fit_ink(ink: np.ndarray) -> np.ndarray:
-    """Ink (float32 H x W in [0, 1], some of it > 0) -> float32 28 x 28 x 1 as MNIST: cropped, fitted, centred."""
-    return fit_crop(_crop(ink))
+    return fit_crop(find_ink(image).crop)
 
 
 def fit_crop(crop: np.ndarray) -> np.ndarray:
-    """fit_ink of ink already cropped to its strokes (ink in its first and last rows and columns)."""
+    """Ink cropped to its strokes (float32 in [0, 1], ink in its first and last rows and columns) -> float32
+    28 x 28 x 1 as MNIST: fitted into a 20 x 20 box and centred."""
     crop = _widen_thin(crop)
     height, width = crop.shape
     scale = BOX / max(height, width)

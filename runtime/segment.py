@@ -24,8 +24,8 @@ import numpy as np
 from PIL import Image
 
 from mnist_edge.runtime.components import component_runs
-from mnist_edge.runtime.errors import BlankImageError, PayloadTooLargeError
-from mnist_edge.runtime.preprocess import fit_crop
+from mnist_edge.runtime.errors import PayloadTooLargeError
+from mnist_edge.runtime.preprocess import Ink, fit_crop
 
 # A piece whose longest side is under this share of the line's height is a speck or a dot, not a stroke: a full stop
 # is about a pen's width (~0.1 of a digit's height), while the shortest stroke that matters, a 5's flag or a 7's bar,
@@ -119,7 +119,7 @@ class Segmentation:
 
 
 @dataclass(frozen=True)
-class _Ink:
+class _Pixels:
     """A line's ink as pixel lists, grouped by component: rows, columns, and deslanted columns when a cut needs them."""
 
     ink: np.ndarray  # the line's ink, reduced by `scale`
@@ -203,7 +203,7 @@ def _too_many(found: int, limit: int, what: str) -> PayloadTooLargeError:
 class _Atom:
     """A run of the line: a character group, or the part of one between two cuts (taken along the writing's lean)."""
 
-    pixels: np.ndarray  # indices into the _Ink lists
+    pixels: np.ndarray  # indices into the _Pixels lists
     left: int  # the columns its pixels span, [left, right)
     right: int
     top: int  # and the rows, [top, bottom)
@@ -211,7 +211,7 @@ class _Atom:
     group: int  # the character group it was cut from
 
 
-def _atoms(pixels: _Ink, box: np.ndarray, groups: list[list[int]], line: int) -> list[_Atom]:
+def _atoms(pixels: _Pixels, box: np.ndarray, groups: list[list[int]], line: int) -> list[_Atom]:
     """Each group as one atom, or cut into several where it is wide enough to be touching digits."""
     atoms = []
     spans = box.tolist()  # the components' [top, bottom, left, right], inclusive
@@ -233,12 +233,12 @@ def _atoms(pixels: _Ink, box: np.ndarray, groups: list[list[int]], line: int) ->
     return atoms
 
 
-def _atom(pixels: _Ink, members: np.ndarray, group: int) -> _Atom:
+def _atom(pixels: _Pixels, members: np.ndarray, group: int) -> _Atom:
     xs, ys = pixels.xs[members], pixels.ys[members]
     return _Atom(members, int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1, group)
 
 
-def _piece(pixels: _Ink, atoms: list[_Atom]) -> Piece:
+def _piece(pixels: _Pixels, atoms: list[_Atom]) -> Piece:
     """The ink of a run of atoms, normalized, with its box in the image."""
     members = atoms[0].pixels if len(atoms) == 1 else np.concatenate([atom.pixels for atom in atoms])
     ys, xs = pixels.ys[members], pixels.xs[members]
@@ -249,31 +249,26 @@ def _piece(pixels: _Ink, atoms: list[_Atom]) -> Piece:
     return Piece(fit_crop(crop), _box(pixels, left, top, right, bottom))  # the atoms' box is the crop's: no margin
 
 
-def _box(pixels: _Ink, left: int, top: int, right: int, bottom: int) -> tuple[int, int, int, int]:
+def _box(pixels: _Pixels, left: int, top: int, right: int, bottom: int) -> tuple[int, int, int, int]:
     """[x, y, w, h] of a span of the reduced ink, in the image's ink pixels and inside them."""
     (height, width), k, (y0, x0) = pixels.shape, pixels.scale, pixels.origin
     x, y = min(x0 + left * k, width - 1), min(y0 + top * k, height - 1)
     return x, y, max(1, min(x0 + right * k, width) - x), max(1, min(y0 + bottom * k, height) - y)
 
 
-def segment(ink: np.ndarray, *, limit: int, single: Callable[[], np.ndarray] | None = None) -> Segmentation:
-    """Ink (float32 H x W in [0, 1]) -> the atoms of the line and every candidate character made of them; a line of
+def segment(ink: Ink, *, limit: int, single: Callable[[], np.ndarray] | None = None) -> Segmentation:
+    """A line's ink (runtime/preprocess.find_ink) -> its atoms and every candidate character made of them; a line of
     far more than `limit` characters is a PayloadTooLargeError before any is normalized.
 
     `single` gives the whole image as /v1/predict normalizes it. When the line could be one character, that is the
     candidate for all of it: one digit is then read exactly as /v1/predict reads it, specks and all.
     """
-    rows = np.flatnonzero(ink.any(axis=1))
-    if not len(rows):
-        raise BlankImageError("the image has no ink on it (blank or a single colour)")
-    cols = np.flatnonzero(ink.any(axis=0))
-    line_ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # the page around the writing holds nothing
     # Every character ends up 20 px tall: the line is cut at a few times that, box-reduced (anti-aliased), whatever
     # size it was written at. Labelling and normalizing a 200 px line's pieces at 1/4 scale is ~10x cheaper.
-    scale = max(1, line_ink.shape[0] // LINE_PIXELS)
-    small = np.asarray(Image.fromarray(np.ascontiguousarray(line_ink)).reduce(scale)) if scale > 1 else line_ink
+    scale = max(1, ink.crop.shape[0] // LINE_PIXELS)
+    small = np.asarray(Image.fromarray(np.ascontiguousarray(ink.crop)).reduce(scale)) if scale > 1 else ink.crop
     runs = component_runs(small > 0)
-    pixels = _Ink(small, scale, ink.shape, (int(rows[0]), int(cols[0])), *runs.pixels(), runs.members())
+    pixels = _Pixels(small, scale, ink.shape, (ink.top, ink.left), *runs.pixels(), runs.members())
     box = runs.boxes()
     heights, widths = box[:, 1] - box[:, 0] + 1, box[:, 3] - box[:, 2] + 1
     line = int(heights.max())  # the tallest piece is a whole digit: every digit spans the line
@@ -327,7 +322,7 @@ def _apart(atoms: list[_Atom], line: int) -> bool:
     return False
 
 
-def _add_single(pixels: _Ink, atoms: list[_Atom], pieces: list[Piece], edges: list, single) -> None:
+def _add_single(pixels: _Pixels, atoms: list[_Atom], pieces: list[Piece], edges: list, single) -> None:
     """The whole image read as one character, as the candidate for the whole line, if its shape allows one."""
     left, right = min(atom.left for atom in atoms), max(atom.right for atom in atoms)
     top, bottom = min(atom.top for atom in atoms), max(atom.bottom for atom in atoms)
