@@ -240,12 +240,14 @@ def _atom(pixels: _Pixels, members: np.ndarray, group: int) -> _Atom:
 
 def _piece(pixels: _Pixels, atoms: list[_Atom]) -> Piece:
     """The ink of a run of atoms, normalized, with its box in the image."""
-    members = atoms[0].pixels if len(atoms) == 1 else np.concatenate([atom.pixels for atom in atoms])
-    ys, xs = pixels.ys[members], pixels.xs[members]
     top, left = min(atom.top for atom in atoms), min(atom.left for atom in atoms)
     bottom, right = max(atom.bottom for atom in atoms), max(atom.right for atom in atoms)
-    crop = np.zeros((bottom - top, right - left), dtype=np.float32)
-    crop[ys - top, xs - left] = pixels.ink[ys, xs]
+    members = atoms[0].pixels if len(atoms) == 1 else np.concatenate([atom.pixels for atom in atoms])
+    crop = pixels.ink[top:bottom, left:right]
+    if np.count_nonzero(crop) != len(members):  # other ink in its box (a neighbour's, a speck): only its own pixels
+        ys, xs = pixels.ys[members], pixels.xs[members]
+        crop = np.zeros((bottom - top, right - left), dtype=np.float32)
+        crop[ys - top, xs - left] = pixels.ink[ys, xs]
     return Piece(fit_crop(crop), _box(pixels, left, top, right, bottom))  # the atoms' box is the crop's: no margin
 
 
