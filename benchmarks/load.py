@@ -78,7 +78,8 @@ NUMBER_GAP = 20  # px between the digits of the benchmark's number, as written a
 
 
 def number_png(digits: list[np.ndarray]) -> bytes:
-    """RGBA canvas PNG of MNIST digits side by side (each as rgba_png draws one), 280 px tall, as the Number mode sends."""
+    """RGBA canvas PNG of MNIST digits side by side (each as rgba_png draws one), 280 px tall: six of them fill most of
+    the Number mode's 840 px canvas. (The canvas itself sends one channel; RGBA is what other canvases export.)"""
     parts = []
     for digit in digits:
         ink = _on_canvas(digit)
