@@ -12,7 +12,7 @@ from api_fixtures import FACES, face_strokes, opaque_face
 from PIL import Image
 
 from mnist_edge.runtime.errors import BlankImageError, ImageDecodeError, PayloadTooLargeError
-from mnist_edge.runtime.preprocess import MAX_PIXELS, decode_image, normalize, preprocess, scale_pixels
+from mnist_edge.runtime.preprocess import MAX_PIXELS, decode_image, find_ink, normalize, preprocess, scale_pixels
 
 DIGITS = range(0, 20)  # a few of each class, enough to catch a systematic shift
 
@@ -120,6 +120,23 @@ def test_accepts_every_layout_and_scale(digits):
     tiny = np.zeros((3, 3), np.uint8)
     tiny[1, 1] = 255  # a single dot on a 3 x 3 image is still an image
     assert normalize(tiny).max() > 0.5
+
+
+def test_the_ink_is_cropped_to_exactly_the_rows_and_columns_it_reaches(digits):
+    # A uint8 plane finds its crop from each row's and column's furthest level; a float copy of the same image takes
+    # the plain path (every pixel stretched, then scanned): both must give the same crop, at the same place.
+    noise = np.random.default_rng(0).integers(0, 12, size=(280, 280)).astype(np.uint8)
+    for d in digits[:4]:
+        ink = canvas(d, at=(0, 90))  # at the left edge
+        rgba = np.zeros((*ink.shape, 4), dtype=np.uint8)
+        rgba[..., 3] = ink
+        for image in (ink, 255 - ink, np.maximum(ink, noise), 255 - np.maximum(ink, noise), rgba):
+            table, plain = find_ink(image), find_ink(image.astype(np.float32))
+            assert (table.top, table.left, table.shape) == (plain.top, plain.left, plain.shape)
+            assert table.shape == (280, 280) and table.crop.shape[1] < 280 - table.left
+            assert np.array_equal(table.crop, plain.crop)
+            for edge in (table.crop[0], table.crop[-1], table.crop[:, 0], table.crop[:, -1]):
+                assert edge.any()
 
 
 def test_grey_paper_and_faint_noise_do_not_move_the_digit(digits):
