@@ -13,7 +13,7 @@ from mnist_edge.runtime.components import components
 from mnist_edge.runtime.decode import decode_image
 from mnist_edge.runtime.preprocess import find_ink
 from mnist_edge.train.numbers import KINDS, iter_numbers
-from mnist_edge.train.numbers_eval import agrees, exact
+from mnist_edge.train.numbers_eval import agrees, exact, miss
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -53,6 +53,12 @@ def test_exact_and_agreement_are_strict():
     assert exact({"number": "44", "digits": [item, item]}, "44")
     assert not exact({"number": "44", "digits": [item, {**item, "is_digit": False}, item]}, "44")  # an extra
     assert not exact({"number": "4", "digits": [item]}, "44")
+    assert miss({"number": "44", "digits": [item, item]}, "44") is None
+    assert miss({"number": "4", "digits": [item, {**item, "is_digit": False}]}, "44") == "a character called no digit"
+    assert miss({"number": "4", "digits": [item]}, "44") == "too few characters"
+    assert miss({"number": "444", "digits": [item] * 3}, "44") == "too many characters"
+    assert miss({"number": "47", "digits": [item, item]}, "44") == "a digit misread"
+    assert miss(None, "44") == "refused"
     assert agrees({"digits": [item]}, {"digit": 4, "is_digit": True})
     assert not agrees({"digits": [item, item]}, {"digit": 4, "is_digit": True})
     assert not agrees({"digits": [item]}, {"digit": 4, "is_digit": False})
@@ -67,4 +73,12 @@ def test_numbers_eval_reports_every_kind(mnist, capsys, tmp_path):
         share = float(line.split("%")[0].split()[-1])
         assert 0 <= share <= 100
     assert "agree with /v1/predict of 5" in out and "read exactly of 4" in out
+    lines = out.splitlines()
+    for kind in KINDS:  # each kind's misses, by what went wrong, add up to the numbers it read wrong
+        at = next(k for k, line in enumerate(lines) if line.strip().startswith(kind))
+        wrong = round(4 * (1 - float(lines[at].split("%")[0].split()[-1]) / 100))
+        block = lines[at + 1 : next((k for k in range(at + 1, len(lines)) if not lines[k].startswith("      ")),
+                                    len(lines))]
+        told = [line.split(":", 1)[1] for line in block if line.strip().startswith("misses:")]
+        assert sum(int(part.split()[0]) for part in told[0].split(",")) == wrong if wrong else not told
     assert all(path.suffix in (".png", ".jpg") for path in tmp_path.iterdir())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +18,22 @@ from mnist_edge.train.numbers import KINDS, iter_numbers
 TARGETS = {"separate": 0.97, "touching": 0.90, "photo": 0.95, "single": 0.999}
 
 
+def miss(body: dict | None, text: str) -> str | None:
+    """What is wrong with a reading of `text` (None: nothing, it is exact): every digit right, none missing, none extra;
+    an item the model calls not a digit is an extra one. A refusal (blank, too many characters) is None as a body."""
+    if body is None:
+        return "refused"
+    items = body["digits"]
+    if len(items) != len(text):
+        return "too few characters" if len(items) < len(text) else "too many characters"
+    if not all(item["is_digit"] for item in items):
+        return "a character called no digit"
+    return None if body["number"] == text else "a digit misread"
+
+
 def exact(body: dict, text: str) -> bool:
     """Every digit right, none missing, none extra (an item the model calls not a digit is an extra one)."""
-    return body["number"] == text and len(body["digits"]) == len(text)
+    return miss(body, text) is None
 
 
 def agrees(read: dict, predicted: dict) -> bool:
@@ -41,14 +54,16 @@ def _numbers(ask, images, labels, args, split: str) -> dict[str, dict]:
 
     results: dict[str, dict] = {}
     for kind in KINDS:
-        scored, latencies, groups = [], [], defaultdict(list)
+        scored, latencies, groups, misses = [], [], defaultdict(list), Counter()
         for number in tqdm(iter_numbers(images, labels, args.count, kind=kind, seed=args.seed, split=split),
                            total=args.count, desc=kind, unit="number"):
             start = time.perf_counter()
             body = _ask(ask, "/v1/read", number.data)
             latencies.append((time.perf_counter() - start) * 1000)
-            right = body is not None and exact(body, number.text)
+            wrong = miss(body, number.text)
+            right = wrong is None
             scored.append(right)
+            misses.update([wrong] if wrong else [])
             groups[f"{len(number.text)} digits"].append(right)
             groups["broken strokes" if number.conditions["broken"] else "whole strokes"].append(right)
             if args.save and not right:
@@ -58,7 +73,8 @@ def _numbers(ask, images, labels, args, split: str) -> dict[str, dict]:
                  ).write_bytes(number.data)
         results[kind] = {"count": len(scored), "exact": float(np.mean(scored)),
                          "median_ms": statistics.median(latencies),
-                         "groups": {name: (float(np.mean(v)), len(v)) for name, v in sorted(groups.items())}}
+                         "groups": {name: (float(np.mean(v)), len(v)) for name, v in sorted(groups.items())},
+                         "misses": dict(misses.most_common())}
     return results
 
 
@@ -102,4 +118,6 @@ def evaluate_cli(args) -> int:
         print(line)
         for name, (share, count) in result.get("groups", {}).items():
             print(f"      {name:<15}{share:>8.2%} of {count}")
+        if result.get("misses"):
+            print("      misses: " + ", ".join(f"{count} {name}" for name, count in result["misses"].items()))
     return 0
