@@ -50,6 +50,12 @@ class Runs:
     count: int
 
     @cached_property
+    def _lengths(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each run's pixel count, and where its first pixel falls in `pixels()`' lists."""
+        lengths = self.ends - self.starts
+        return lengths, np.cumsum(lengths) - lengths
+
+    @cached_property
     def _by_component(self) -> tuple[np.ndarray, np.ndarray]:
         """The runs ordered by component (row-major within each), and where each component's begin in that order."""
         order = np.argsort(self.label, kind="stable")
@@ -57,16 +63,14 @@ class Runs:
 
     def pixels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every pixel of the runs in row-major order (as np.nonzero gives them): rows, columns, components."""
-        lengths = self.ends - self.starts
-        first = np.cumsum(lengths) - lengths  # each run's first pixel's index in the lists
+        lengths, first = self._lengths
         return (np.repeat(self.rows, lengths), np.repeat(self.starts - first, lengths) + np.arange(lengths.sum()),
                 np.repeat(self.label, lengths))
 
     def members(self) -> list[np.ndarray]:
         """Per component, the indices of its pixels in `pixels()`' lists, in row-major order."""
-        lengths = self.ends - self.starts
-        order, _ = self._by_component
-        first, run = (np.cumsum(lengths) - lengths)[order], lengths[order]  # each run's pixels: where, how many
+        (lengths, first), (order, _) = self._lengths, self._by_component
+        first, run = first[order], lengths[order]  # each run's pixels: where, how many
         indices = np.repeat(first - (np.cumsum(run) - run), run) + np.arange(run.sum())
         sizes = np.bincount(self.label, weights=lengths, minlength=self.count).astype(np.int64)
         return np.split(indices, np.cumsum(sizes)[:-1])

@@ -238,10 +238,9 @@ def _atom(pixels: _Pixels, members: np.ndarray, group: int) -> _Atom:
     return _Atom(members, int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1, group)
 
 
-def _piece(pixels: _Pixels, atoms: list[_Atom]) -> Piece:
-    """The ink of a run of atoms, normalized, with its box in the image."""
-    top, left = min(atom.top for atom in atoms), min(atom.left for atom in atoms)
-    bottom, right = max(atom.bottom for atom in atoms), max(atom.right for atom in atoms)
+def _piece(pixels: _Pixels, atoms: list[_Atom], left: int, top: int, right: int, bottom: int) -> Piece:
+    """The ink of a run of atoms (spanning columns [left, right) and rows [top, bottom)), normalized, with its box in
+    the image."""
     members = atoms[0].pixels if len(atoms) == 1 else np.concatenate([atom.pixels for atom in atoms])
     crop = pixels.ink[top:bottom, left:right]
     if np.count_nonzero(crop) != len(members):  # other ink in its box (a neighbour's, a speck): only its own pixels
@@ -305,7 +304,7 @@ def segment(ink: Ink, *, limit: int, single: Callable[[], np.ndarray] | None = N
                 if gap > JOIN_GAP * line:
                     break  # a gap between written characters: no character spans it
             edges.append((i, j, len(pieces)))
-            pieces.append(_piece(pixels, atoms[i:j]))
+            pieces.append(_piece(pixels, atoms[i:j], left, top, right, bottom))
     if single is not None and not _apart(atoms, line):
         _add_single(pixels, atoms, pieces, edges, single)
     return Segmentation(pieces, edges, len(atoms))

@@ -19,8 +19,8 @@ TARGETS = {"separate": 0.97, "touching": 0.90, "photo": 0.95, "single": 0.999}
 
 
 def miss(body: dict | None, text: str) -> str | None:
-    """What is wrong with a reading of `text` (None: nothing, it is exact): every digit right, none missing, none extra;
-    an item the model calls not a digit is an extra one. A refusal (blank, too many characters) is None as a body."""
+    """What is wrong with a reading of `text`, or None when it is exact: every digit right, none missing, none extra
+    (an item the model calls not a digit is an extra one). `body` is None when the API refused the image."""
     if body is None:
         return "refused"
     items = body["digits"]
@@ -29,11 +29,6 @@ def miss(body: dict | None, text: str) -> str | None:
     if not all(item["is_digit"] for item in items):
         return "a character called no digit"
     return None if body["number"] == text else "a digit misread"
-
-
-def exact(body: dict, text: str) -> bool:
-    """Every digit right, none missing, none extra (an item the model calls not a digit is an extra one)."""
-    return miss(body, text) is None
 
 
 def agrees(read: dict, predicted: dict) -> bool:
@@ -63,7 +58,8 @@ def _numbers(ask, images, labels, args, split: str) -> dict[str, dict]:
             wrong = miss(body, number.text)
             right = wrong is None
             scored.append(right)
-            misses.update([wrong] if wrong else [])
+            if wrong:
+                misses[wrong] += 1
             groups[f"{len(number.text)} digits"].append(right)
             groups["broken strokes" if number.conditions["broken"] else "whole strokes"].append(right)
             if args.save and not right:
