@@ -89,3 +89,9 @@ def serve_venv() -> Path:
 def ui_venv() -> Path:
     """README's run command: only `pip install -e ".[serve,ui]"` (MNIST_EDGE_UI_VENV)."""
     return installed_venv("MNIST_EDGE_UI_VENV", "serve,ui")
+
+
+@pytest.fixture(scope="session")
+def train_venv() -> Path:
+    """The train extra: only `pip install ".[train]"` (MNIST_EDGE_TRAIN_VENV)."""
+    return installed_venv("MNIST_EDGE_TRAIN_VENV", "train")

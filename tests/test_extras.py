@@ -1,7 +1,6 @@
 """Each extra installed alone runs its own commands: `.[train]` trains and converts, `.[serve]` serves and hints.
 
-Installing the train extra pulls TensorFlow (minutes), so this runs in CI and, locally, only when asked for
-with MNIST_EDGE_EXTRAS_TEST=1. pip's own cache keeps the wheels between runs.
+The venvs are .ci/run's (tests/conftest.py `installed_venv`): one per extra, each with that extra alone.
 """
 
 from __future__ import annotations
@@ -9,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,14 +16,6 @@ import pytest
 from mnist_edge.runtime.manifest import sha256_file
 from mnist_edge.train.fit import TrainConfig, not_digits_per_generator
 from mnist_edge.train.negatives import TRAINING
-
-REPO = Path(__file__).resolve().parent.parent
-OPT_IN = "MNIST_EDGE_EXTRAS_TEST"
-
-pytestmark = pytest.mark.skipif(
-    not (os.environ.get("CI") or os.environ.get(OPT_IN) == "1"),
-    reason=f"installs the train extra (TensorFlow, minutes) into a fresh venv: set {OPT_IN}=1 to run it (on in CI)",
-)
 
 
 def mnist_edge(venv: Path, *argv: str, cwd: Path, env: dict | None = None,
@@ -37,17 +27,6 @@ def mnist_edge(venv: Path, *argv: str, cwd: Path, env: dict | None = None,
 
 def importable(venv: Path, module: str) -> bool:
     return subprocess.run([venv / "bin" / "python", "-c", f"import {module}"], capture_output=True).returncode == 0
-
-
-@pytest.fixture(scope="module")
-def train_venv(tmp_path_factory) -> Path:
-    """A fresh venv with `pip install ".[train]"` and nothing else."""
-    venv = tmp_path_factory.mktemp("train-extra") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=120)
-    installed = subprocess.run([venv / "bin" / "pip", "install", "--quiet", f"{REPO}[train]"],
-                               capture_output=True, text=True, timeout=1800)
-    assert installed.returncode == 0, installed.stderr[-3000:]
-    return venv
 
 
 def test_train_extra_has_no_web_stack(train_venv):
