@@ -135,7 +135,7 @@ def convert(run: Path, mnist: Mnist, *, triton: Path | None = None, not_digits: 
             "schema_version": SCHEMA_VERSION,
             "default": DEFAULT_MODEL,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "training": {key: training[key] for key in ("config", "params", "train_images", "train_seconds",
+            "training": {key: training[key] for key in ("config", "params", "train_images", "cut_pieces", "train_seconds",
                                                         "data_source", "versions", "date") if key in training},
             "not_a_digit": decision,
             "conversion": {"test_images": len(labels), "not_digit_images": len(images) - len(labels),

@@ -50,7 +50,7 @@ def _first(make, want) -> tuple:
 
 def number_canvas(text: str, rng: np.random.Generator) -> bytes:
     """A number drawn on the wide canvas (black strokes on a transparent 840 x 280 page) as its PNG."""
-    line, _ = written_line([written(int(d)) for d in text], rng, height=150, pen=12, touching=False, broken=False)
+    line, _, _ = written_line([written(int(d)) for d in text], rng, height=150, pen=12, touching=False, broken=False)
     page = np.zeros(NUMBER_CANVAS[::-1], dtype=np.uint8)
     top, left = (page.shape[0] - line.shape[0]) // 2, (page.shape[1] - line.shape[1]) // 2
     page[top : top + line.shape[0], left : left + line.shape[1]] = line
@@ -63,7 +63,7 @@ def number_canvas(text: str, rng: np.random.Generator) -> bytes:
 def number_photo(text: str, rng: np.random.Generator) -> tuple[bytes, dict]:
     """A number written with a pen on paper and photographed by a phone (1600 x 1200 JPEG)."""
     style = pick_style(rng, "held-out")
-    line, _ = written_line([written(int(d)) for d in text], rng, height=280, pen=16, touching=False, broken=False)
+    line, _, _ = written_line([written(int(d)) for d in text], rng, height=280, pen=16, touching=False, broken=False)
     return photograph(Image.fromarray(line), rng, style, "2mp")
 
 

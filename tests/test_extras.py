@@ -67,7 +67,7 @@ def test_train_extra_trains_and_converts_into_a_run(train_venv, mnist, shipped_m
     assert {"tflite-int8", "onnx-int8", "keras"} <= set(manifest["artifacts"])
     # 3,600 digits (400 held back to calibrate) and 15 % as many non-digits, shared by the training generators.
     not_digits = len(TRAINING) * not_digits_per_generator(3600, TrainConfig())
-    assert manifest["training"]["train_images"] == 3600 + not_digits
+    assert manifest["training"]["train_images"] == 3600 + not_digits + sum(manifest["training"]["cut_pieces"].values())
     assert {key: manifest["training"]["config"][key] for key in ("arch", "epochs", "distill")} == {
         "arch": "seed", "epochs": 2, "distill": False}
     assert {"model.keras", "model_int8.tflite", "training.json", "confusion_matrix.png"} <= {p.name for p in run.iterdir()}

@@ -147,7 +147,10 @@ def test_training_report_and_files(tiny_models):
     # 3,600 digits (the last 400 are held back to calibrate) and 15 % as many non-digits (540, give or take rounding).
     not_digits = len(TRAINING) * not_digits_per_generator(3600, TrainConfig())
     assert abs(not_digits - 540) < len(TRAINING)
-    assert report["config"]["arch"] == "cnn" and report["train_images"] == 3600 + not_digits
+    # And the candidates of 180 numbers (5 % of 3,600) cut as /v1/read cuts them, no more not-digits than digits.
+    cut = report["cut_pieces"]
+    assert 0 < cut["not_digits"] <= cut["digits"]
+    assert report["config"]["arch"] == "cnn" and report["train_images"] == 3600 + not_digits + sum(cut.values())
     assert report["versions"]["tensorflow"]
     decision = report["not_a_digit"]
     assert 0 < decision["threshold"] < 1 and 0.5 <= decision["temperature"] <= 4

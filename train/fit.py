@@ -59,6 +59,10 @@ class TrainConfig:
     # Not-a-digit drawings added to the training set, as a share of its digits, split over train/negatives.py's
     # training generators. Enough to learn the class; more starts to cost digit accuracy per epoch of time.
     not_digits: float = 0.15
+    # Numbers (2-6 digits, half of them touching) written from the training digits and cut as POST /v1/read cuts
+    # them, per training digit; their labelled candidates are trained on (train/pieces.py): cut-out digits, and
+    # pairs and parts as not a digit.
+    cut_numbers: float = 0.05
     drawn_test: int = 2000  # drawn MNIST test digits measured in the report (the drawn-eval set's first ones)
     test_negatives: int = 300  # per generator, in the report and for the validation of the threshold
 
@@ -167,14 +171,16 @@ def train(mnist: Mnist, cfg: TrainConfig, *, teacher=None, verbose: int = 1):
     from mnist_edge.train.honesty import calibrate, measure
     from mnist_edge.train.models import build_model, with_stroke_views
     from mnist_edge.train.negatives import TRAINING, negative_images
+    from mnist_edge.train.pieces import cut_pieces
 
     keras.utils.set_random_seed(cfg.seed)
     x, y, val_x, val_y = mnist_split(mnist, cfg)
     model = build_model(cfg.arch)
     started = time.perf_counter()
     negatives, _ = negative_images(TRAINING, not_digits_per_generator(len(x), cfg), x, y, seed=cfg.seed, stream="train")
-    images = np.concatenate([training_images(x, cfg), negatives])
-    labels = np.concatenate([y, np.full(len(negatives), NOT_A_DIGIT, dtype=y.dtype)])
+    pieces, piece_labels = cut_pieces(x, y, round(len(x) * cfg.cut_numbers), seed=cfg.seed)
+    images = np.concatenate([training_images(x, cfg), negatives, pieces])
+    labels = np.concatenate([y, np.full(len(negatives), NOT_A_DIGIT, dtype=y.dtype), piece_labels.astype(y.dtype)])
     steps = -(-len(images) // cfg.batch_size)
     dataset = batches(images, labels, cfg)
     if teacher is None:
@@ -203,6 +209,8 @@ def train(mnist: Mnist, cfg: TrainConfig, *, teacher=None, verbose: int = 1):
         "config": asdict(cfg),
         "params": int(model.count_params()),
         "train_images": len(images),
+        "cut_pieces": {"digits": int((piece_labels != NOT_A_DIGIT).sum()),
+                       "not_digits": int((piece_labels == NOT_A_DIGIT).sum())},
         "train_seconds": round(seconds, 1),
         "test": test,
         "not_a_digit": decision,

@@ -82,8 +82,10 @@ def _break_strokes(layer: np.ndarray, rng: np.random.Generator, pen: float, heig
 
 
 def written(digits: list[np.ndarray], rng: np.random.Generator, *, height: float, pen: float, touching: bool,
-            broken: bool) -> tuple[np.ndarray, dict]:
-    """Digits written side by side -> a uint8 ink layer (255 = stroke) as wide as they need, and how they were laid out."""
+            broken: bool) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Digits written side by side -> a uint8 ink layer (255 = stroke) as wide as they need, which digit each pixel's
+    stroke belongs to (int8, -1 for none; the later digit where two cross; a broken stroke's gap still its digit's)
+    and how they were laid out."""
     layers = []
     for digit in digits:
         h = height * rng.uniform(1 - SIZE_JITTER, 1 + SIZE_JITTER)
@@ -92,6 +94,7 @@ def written(digits: list[np.ndarray], rng: np.random.Generator, *, height: float
     jitter = round(BASELINE_JITTER * height)
     line = np.zeros((tall + 2 * jitter, sum(layer.shape[1] for layer in layers) + round(GAP[1] * height) * len(layers)),
                     dtype=np.uint8)
+    owners = np.full(line.shape, -1, dtype=np.int8)
     touches = [bool(rng.random() < TOUCH) for _ in layers[1:]] if touching else [False] * (len(layers) - 1)
     if touching and not any(touches):
         touches[int(rng.integers(len(touches)))] = True
@@ -107,16 +110,24 @@ def written(digits: list[np.ndarray], rng: np.random.Generator, *, height: float
         elif k:
             x += round(rng.uniform(*GAP) * height)
         np.maximum(line[top : top + h, x : x + w], layer, out=line[top : top + h, x : x + w])
+        owners[top : top + h, x : x + w][layer >= INK] = k
         x += w
     if broken:
         _break_strokes(line, rng, pen, height)
     rows = np.flatnonzero(line.any(axis=1))
-    return line[rows[0] : rows[-1] + 1, :x], {"touching": sum(touches), "broken": broken}
+    kept = slice(rows[0], rows[-1] + 1), slice(0, x)
+    return line[kept], owners[kept], {"touching": sum(touches), "broken": broken}
 
 
 def _scaled(line: np.ndarray, scale: float) -> np.ndarray:
     size = (max(1, int(line.shape[1] * scale)), max(1, int(line.shape[0] * scale)))
     return np.asarray(Image.fromarray(line).resize(size, Image.Resampling.BILINEAR))
+
+
+def _scaled_owners(owners: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    rows = np.arange(shape[0]) * owners.shape[0] // shape[0]
+    cols = np.arange(shape[1]) * owners.shape[1] // shape[1]
+    return owners[np.ix_(rows, cols)]
 
 
 def _pen(rng: np.random.Generator, height: float) -> tuple[str, float]:
@@ -126,23 +137,34 @@ def _pen(rng: np.random.Generator, height: float) -> tuple[str, float]:
 
 def canvas_number(digits: list[np.ndarray], rng: np.random.Generator, *, touching: bool) -> tuple[bytes, dict]:
     """Digits as a wide canvas drawing (or an upload of one) in one of train/drawn.py's styles: PNG bytes."""
+    image, _, conditions = canvas_line(digits, rng, touching=touching)
+    return to_png(image), conditions
+
+
+def canvas_line(digits: list[np.ndarray], rng: np.random.Generator, *,
+                touching: bool) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Digits as a wide canvas drawing: its RGBA pixels, which digit each stroke pixel belongs to (-1 for none) and
+    how it was drawn."""
     height = rng.uniform(*HEIGHT) * CANVAS_HEIGHT
     thickness, pen = _pen(rng, height)
     broken = bool(rng.random() < BROKEN)
     for _ in range(TRIES):  # touching: written again until a pair does touch (some shapes never meet within REACH)
-        line, layout = written(digits, rng, height=height, pen=pen, touching=touching, broken=broken)
+        line, owners, layout = written(digits, rng, height=height, pen=pen, touching=touching, broken=broken)
         if layout["touching"] or not touching:
             break
     if line.shape[0] > CANVAS_HEIGHT:  # a tall digit that also sits high: written a little smaller, as on the canvas
         line = _scaled(line, CANVAS_HEIGHT / line.shape[0])
+        owners = _scaled_owners(owners, line.shape)
     # On the canvas: 280 px tall, at least as wide as tall, the line placed at a random height.
     canvas = np.zeros((CANVAS_HEIGHT, max(CANVAS_HEIGHT, line.shape[1])), dtype=np.uint8)
     top = int(rng.integers(0, CANVAS_HEIGHT - line.shape[0] + 1))
     left = int(rng.integers(0, canvas.shape[1] - line.shape[1] + 1))
     canvas[top : top + line.shape[0], left : left + line.shape[1]] = line
+    placed = np.full(canvas.shape, -1, dtype=np.int8)
+    placed[top : top + line.shape[0], left : left + line.shape[1]] = owners
     style = str(rng.choice(STYLES))
-    return to_png(paint(canvas, style, rng)), {"style": style, "thickness": thickness, "height_px": round(height),
-                                               **layout}
+    return paint(canvas, style, rng), placed, {"style": style, "thickness": thickness, "height_px": round(height),
+                                                **layout}
 
 
 def photo_number(digits: list[np.ndarray], rng: np.random.Generator, *, split: str) -> tuple[bytes, dict]:
@@ -152,7 +174,7 @@ def photo_number(digits: list[np.ndarray], rng: np.random.Generator, *, split: s
     height = min(w, h) * rng.uniform(*PHOTO_HEIGHT)
     pen = height * rng.uniform(*PENS[style["pen"]][0])
     broken = bool(rng.random() < BROKEN)
-    line, layout = written(digits, rng, height=height, pen=pen, touching=False, broken=broken)
+    line, _, layout = written(digits, rng, height=height, pen=pen, touching=False, broken=broken)
     if line.shape[1] > PHOTO_WIDTH * w:  # too long for the page: written smaller
         line = _scaled(line, PHOTO_WIDTH * w / line.shape[1])
     jpeg, conditions = photograph(Image.fromarray(line), rng, style, "2mp")
