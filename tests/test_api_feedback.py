@@ -43,9 +43,10 @@ def test_a_correction_of_what_predict_said_is_stored_with_the_model_that_said_it
     assert correct(client, label=said["digit"], answer=answer).json == {"id": 2, "count": 2}  # "Right"
     data_url = "data:image/png;base64," + b64(DRAWING)
     assert client.post("/v1/feedback", json={"image": data_url, "label": None}).json["count"] == 3
+    # Corrected: the other digit always; "Right" too when the model had called the drawing no digit.
     assert client.get("/v1/feedback").json == {
         "count": 3, "by_label": {str(said["digit"]): 1, str((said["digit"] + 1) % 10): 1, "none": 1},
-        "corrected": 1, "db_bytes": client.get("/v1/feedback").json["db_bytes"]}
+        "corrected": 1 + (not said["is_digit"]), "db_bytes": client.get("/v1/feedback").json["db_bytes"]}
     conn = sqlite3.connect(app.extensions["mnist_edge"].config.feedback_db)
     png, backend, sha = conn.execute("SELECT png, backend, model_sha256 FROM corrections WHERE id = 1").fetchone()
     slot = app.extensions["mnist_edge"].registry.slots[said["backend"]]

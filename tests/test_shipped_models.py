@@ -25,7 +25,8 @@ def test_every_format_is_shipped():
     # The full training set at default settings: 55,000 digits (5,000 held back to calibrate), 15 % as many non-digits
     # shared by the training generators.
     not_digits = len(TRAINING) * not_digits_per_generator(55000, TrainConfig())
-    assert MANIFEST["training"]["train_images"] == 55000 + not_digits and MANIFEST["training"]["config"]["limit"] is None
+    cut = sum(MANIFEST["training"]["cut_pieces"].values())  # candidates cut from numbers (train/pieces.py)
+    assert MANIFEST["training"]["train_images"] == 55000 + not_digits + cut and MANIFEST["training"]["config"]["limit"] is None
     assert MANIFEST["conversion"]["test_images"] == 10000
 
 
