@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from mnist_edge.runtime.answers import NOT_A_DIGIT
+from mnist_edge.runtime.decode import decode_image
+from mnist_edge.runtime.preprocess import find_ink
+from mnist_edge.train.drawn import to_png
 from mnist_edge.train.numbers import INK, canvas_line, written
 from mnist_edge.train.pieces import cut_pieces, label, number_pieces
 
@@ -59,6 +62,12 @@ def test_canvas_line_places_the_owners_where_the_strokes_are_painted(mnist):
         assert painted == 1.0 if not conditions["broken"] else painted > 0.9
         seen.add(conditions["broken"])
     assert seen == {True, False}
+
+
+def test_a_canvas_numbers_ink_is_found_at_the_images_own_scale(mnist):
+    # label() compares candidate boxes (in the ink's pixels) with owners (in the image's): they must be the same.
+    image, owners, _ = canvas_line([mnist.x_train[k] for k in range(6)], np.random.default_rng(3), touching=False)
+    assert find_ink(decode_image(to_png(image)), line=True).shape == owners.shape
 
 
 def test_a_touching_number_gives_its_digits_and_the_pairs_as_not_a_digit(mnist):
