@@ -63,7 +63,8 @@ class TrainConfig:
     # them, per training digit; their labelled candidates are trained on (train/pieces.py): cut-out digits, and
     # pairs and parts as not a digit. On two sets of numbers of training digits, 0.1 read separate 96.5 / 97.0 %,
     # touching 57.0 / 59.5 % and photos 92.25 / 91.0 % exactly against 0.05's 95.0 / 97.75, 57.0 / 57.0 and 92.0 /
-    # 88.67 %, but measured worse on what one digit is judged by: MNIST test 99.55 against 99.60 % (tflite-int8), held-out non-digits flagged 93.3 against 94.9 %.
+    # 88.67 %, but measured worse on what one digit is judged by: MNIST test 99.55 against 99.60 % (tflite-int8),
+    # held-out non-digits flagged 93.3 against 94.9 %.
     cut_numbers: float = 0.05
     drawn_test: int = 2000  # drawn MNIST test digits measured in the report (the drawn-eval set's first ones)
     test_negatives: int = 300  # per generator, in the report and for the validation of the threshold
