@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from mnist_edge.runtime.morphology import rank_filter
 from mnist_edge.train.drawn import BLOB, thin
 
 SIZES = {"2mp": (1600, 1200), "12mp": (4032, 3024)}  # what phones store: landscape sensor pixels
@@ -43,7 +44,7 @@ def _choice(rng: np.random.Generator, options, held_out: tuple[str, ...], split:
 def _skeleton(digit: np.ndarray) -> tuple[np.ndarray, np.ndarray, Image.Image]:
     """Skeleton pixel rows and columns at 4x, and the filled parts (loops written solid) as an L mask."""
     shape = Image.fromarray(digit).resize((28 * UP, 28 * UP), Image.Resampling.BICUBIC).point(lambda v: 255 * (v > 127))
-    blob = shape.filter(ImageFilter.MinFilter(BLOB)).filter(ImageFilter.MaxFilter(BLOB))
+    blob = Image.fromarray(rank_filter(rank_filter(np.asarray(shape), BLOB, np.minimum), BLOB, np.maximum))  # an opening
     ys, xs = np.nonzero(thin(np.asarray(shape) > 0))
     return ys, xs, blob
 
