@@ -39,10 +39,11 @@ def label(owners: np.ndarray, box: list[int] | tuple[int, ...], strokes: np.ndar
     when no label fits."""
     x, y, w, h = box
     inside = np.bincount(owners[y : y + h, x : x + w].ravel() + 1, minlength=len(strokes) + 1)[1:]
-    held = np.sort(inside / np.maximum(strokes, 1))[::-1]
+    share = inside / np.maximum(strokes, 1)
+    held = np.sort(share)[::-1]
     second = held[1] if len(held) > 1 else 0.0
     if held[0] >= WHOLE and second <= STRAY:
-        return int(np.argmax(inside / np.maximum(strokes, 1)))
+        return int(np.argmax(share))
     if second >= MERGED or (held[0] < PART and second <= STRAY):
         return NOT_A_DIGIT
     return None
