@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
@@ -11,7 +12,8 @@ from mnist_edge.cli import main
 from mnist_edge.runtime.components import components
 from mnist_edge.runtime.decode import decode_image
 from mnist_edge.runtime.preprocess import find_ink
-from mnist_edge.train.numbers import KINDS, iter_numbers
+from mnist_edge.train.drawn import paint
+from mnist_edge.train.numbers import KINDS, alone, canvas_line, iter_numbers
 from mnist_edge.train.numbers_eval import agrees, miss
 
 
@@ -22,6 +24,7 @@ def test_numbers_are_their_labels_digits_and_repeat_exactly(mnist, kind):
     assert [n.data for n in made] == [n.data for n in again]
     for number in made:
         assert 2 <= len(number.text) <= 6 and number.text.isdigit()
+        assert len(number.alone) == (0 if kind == "photo" else len(number.text))
         with Image.open(io.BytesIO(number.data)) as image:
             assert image.format == ("JPEG" if kind == "photo" else "PNG")
             upright = ImageOps.exif_transpose(image)
@@ -39,6 +42,22 @@ def test_touching_numbers_touch_and_separate_ones_do_not(mnist):
                 assert number.conditions["touching"] >= 1 and pieces < len(number.text), number.text
             else:
                 assert pieces >= len(number.text), number.text
+
+
+@pytest.mark.parametrize("touching", [False, True])
+def test_each_digit_alone_keeps_its_own_strokes_and_nothing_of_the_others(mnist, touching):
+    for seed in range(4):
+        image, owners, conditions = canvas_line([mnist.x_test[k] for k in range(4)], np.random.default_rng(seed),
+                                                touching=touching)
+        cut = alone(image, owners, conditions["style"])
+        assert len(cut) == 4
+        page = paint(np.zeros((1, 1), np.uint8), conditions["style"], np.random.default_rng())[0, 0]  # no ink
+        for k, digit in enumerate(cut):
+            own, theirs = owners == k, (owners >= 0) & (owners != k)
+            assert digit.shape == image.shape and np.array_equal(digit[own], image[own])
+            assert (digit[theirs] == page).all()
+            rim = digit[~own & ~theirs]  # the rest: its strokes' anti-aliased edge, or page
+            assert ((rim == page).all(axis=1) | (rim == image[~own & ~theirs]).all(axis=1)).all()
 
 
 def test_training_and_test_numbers_differ(mnist):
@@ -79,3 +98,6 @@ def test_numbers_eval_reports_every_kind(mnist, capsys, tmp_path):
         told = [line.split(":", 1)[1] for line in block if line.strip().startswith("misses:")]
         assert sum(int(part.split()[0]) for part in told[0].split(",")) == wrong if wrong else not told
     assert all(path.suffix in (".png", ".jpg") for path in tmp_path.iterdir())
+    perfect = [line for line in lines if line.strip().startswith("perfect cuts")]
+    assert len(perfect) == 2  # the canvas kinds, each digit sent alone; a photo's strokes are not traced to digits
+    assert all(0 <= float(line.split("%")[0].split()[-1]) <= 100 for line in perfect)

@@ -10,7 +10,7 @@ from api_fixtures import png
 
 from mnist_edge.runtime.preprocess import find_ink
 from mnist_edge.runtime.components import components
-from mnist_edge.runtime.segment import segment
+from mnist_edge.runtime.segment import WIDE, segment
 
 PEN = 14
 
@@ -35,6 +35,8 @@ ONE = [(100, 60), (100, 220)]
 FIVE_BODY = [(90, 60), (85, 130), (130, 120), (165, 150), (160, 200), (120, 220), (85, 205)]
 FIVE_FLAG = [(112, 56), (170, 52)]
 ZERO = [(120, 60), (160, 80), (170, 140), (160, 200), (120, 220), (80, 200), (70, 140), (80, 80), (120, 60)]
+EIGHT = [(120, 60), (90, 75), (95, 120), (120, 135), (150, 160), (155, 200), (120, 220), (85, 200), (90, 160),
+         (120, 135), (145, 120), (150, 75), (120, 60)]
 
 
 def atoms(image: np.ndarray) -> int:
@@ -112,6 +114,17 @@ def test_touching_zeros_are_split(client):
     spans = {edge[:2] for edge in found.edges}
     assert (0, found.atoms) in spans  # read as it is, one character ...
     assert any((0, j) in spans and (j, found.atoms) in spans for j in range(1, found.atoms))  # ... or cut in two
+
+
+def test_touching_digits_no_wider_than_one_are_cut_for_their_length(client):
+    pair = written(EIGHT, shifted(EIGHT, 80))  # two narrow 8s side by side, touching: no wider than the line is tall
+    ink = find_ink(pair, line=True)
+    assert components(ink.crop > 0)[1] == 1 and ink.crop.shape[1] < ink.crop.shape[0] * WIDE
+    found = segment(ink, limit=32)
+    spans = {edge[:2] for edge in found.edges}
+    assert found.atoms > 1 and any((0, j) in spans and (j, found.atoms) in spans for j in range(1, found.atoms))
+    assert read(client, pair) == ("88", 2)
+    assert atoms(written(EIGHT)) == 1  # one 8, the longest digit, is not cut
 
 
 def test_every_box_lies_inside_the_image():

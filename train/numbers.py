@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
+from mnist_edge.runtime.morphology import rank_filter
 from mnist_edge.train.drawn import STYLES, THICKNESS_BUCKETS, paint, to_png
 from mnist_edge.train.synthetic_photos import PENS, frame, pen_layer, photograph, pick_style
 
@@ -35,6 +36,7 @@ PHOTO_HEIGHT = (0.08, 0.16)  # a digit's height as a share of the photo's short 
 PHOTO_WIDTH = 0.7  # a number longer than this share of the photo's width is written smaller, to fit the page
 TRIES = 20
 INK = 128  # a layer's pixels at least this strong are the stroke proper (where touching is tested)
+RIM = 2  # px around a digit's strokes proper that still belong to it alone: their anti-aliased edge
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class Number:
     data: bytes
     text: str
     conditions: dict
+    # A canvas number's digits each drawn by itself, as PNGs: what a perfect segmentation would hand the model (none
+    # for a photo, whose strokes are not traced to their digits).
+    alone: tuple[bytes, ...] = ()
 
 
 def _digit_layer(digit: np.ndarray, height: float, pen: float) -> np.ndarray:
@@ -135,10 +140,26 @@ def _pen(rng: np.random.Generator, height: float) -> tuple[str, float]:
     return thickness, max(2.0, height * rng.uniform(*THICKNESS_BUCKETS[thickness]))
 
 
-def canvas_number(digits: list[np.ndarray], rng: np.random.Generator, *, touching: bool) -> tuple[bytes, dict]:
-    """Digits as a wide canvas drawing (or an upload of one) in one of train/drawn.py's styles: PNG bytes."""
-    image, _, conditions = canvas_line(digits, rng, touching=touching)
-    return to_png(image), conditions
+def canvas_number(digits: list[np.ndarray], rng: np.random.Generator, *,
+                  touching: bool) -> tuple[bytes, dict, tuple[bytes, ...]]:
+    """Digits as a wide canvas drawing (or an upload of one) in one of train/drawn.py's styles: PNG bytes, how it was
+    drawn, and each digit drawn by itself (`alone`), PNG bytes."""
+    image, owners, conditions = canvas_line(digits, rng, touching=touching)
+    return to_png(image), conditions, tuple(to_png(digit) for digit in alone(image, owners, conditions["style"]))
+
+
+def alone(image: np.ndarray, owners: np.ndarray, style: str) -> list[np.ndarray]:
+    """Each digit of a canvas number (`canvas_line`'s RGBA pixels and stroke owners) as if nothing else were drawn:
+    its strokes and their anti-aliased rim kept, every other pixel the page. A neighbour's stroke that crosses it
+    keeps the crossing, as the later stroke owns it."""
+    page = paint(np.zeros((1, 1), np.uint8), style, np.random.default_rng(0))[0, 0]  # no ink: the colour is moot
+    others = owners >= 0
+    out = []
+    for k in range(int(owners.max()) + 1):
+        own = owners == k
+        keep = (rank_filter(own.view(np.uint8), 2 * RIM + 1, np.maximum, mode="constant") > 0) & (own | ~others)
+        out.append(np.where(keep[:, :, None], image, page))
+    return out
 
 
 def canvas_line(digits: list[np.ndarray], rng: np.random.Generator, *,
@@ -195,8 +216,9 @@ def iter_numbers(images: np.ndarray, labels: np.ndarray, count: int, *, kind: st
         rng = np.random.default_rng([seed, *stream, i])
         picked = rng.integers(len(images), size=int(rng.integers(DIGITS[0], DIGITS[1] + 1)))
         digits = [images[k] for k in picked]
+        cut: tuple[bytes, ...] = ()
         if kind == "photo":
             data, conditions = photo_number(digits, rng, split=split)
         else:
-            data, conditions = canvas_number(digits, rng, touching=kind == "touching")
-        yield Number(data, "".join(str(int(labels[k])) for k in picked), {"index": i, "kind": kind, **conditions})
+            data, conditions, cut = canvas_number(digits, rng, touching=kind == "touching")
+        yield Number(data, "".join(str(int(labels[k])) for k in picked), {"index": i, "kind": kind, **conditions}, cut)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_edge.runtime.api.read_files import ReadFailed, at_url, in_process
+from mnist_edge.runtime.segment import IN_A_NUMBER
 from mnist_edge.train.drawn import iter_drawn, to_png
 from mnist_edge.train.numbers import KINDS, iter_numbers
 
@@ -49,7 +50,7 @@ def _numbers(ask, images, labels, args, split: str) -> dict[str, dict]:
 
     results: dict[str, dict] = {}
     for kind in KINDS:
-        scored, latencies, groups, misses = [], [], defaultdict(list), Counter()
+        scored, latencies, groups, misses, perfect = [], [], defaultdict(list), Counter(), []
         for number in tqdm(iter_numbers(images, labels, args.count, kind=kind, seed=args.seed, split=split),
                            total=args.count, desc=kind, unit="number"):
             start = time.perf_counter()
@@ -62,6 +63,8 @@ def _numbers(ask, images, labels, args, split: str) -> dict[str, dict]:
                 misses[wrong] += 1
             groups[f"{len(number.text)} digits"].append(right)
             groups["broken strokes" if number.conditions["broken"] else "whole strokes"].append(right)
+            if number.alone:
+                perfect.append(_read_alone(ask, number))
             if args.save and not right:
                 suffix = "jpg" if kind == "photo" else "png"
                 got = body["number"] if body else "refused"
@@ -71,7 +74,20 @@ def _numbers(ask, images, labels, args, split: str) -> dict[str, dict]:
                          "median_ms": statistics.median(latencies),
                          "groups": {name: (float(np.mean(v)), len(v)) for name, v in sorted(groups.items())},
                          "misses": dict(misses.most_common())}
+        if perfect:
+            results[kind]["perfect_cuts"] = float(np.mean(perfect))
     return results
+
+
+def _read_alone(ask, number) -> bool:
+    """Whether every digit of a canvas number, drawn by itself, is read right by /v1/predict and passes as a digit in a
+    number (IN_A_NUMBER): the number read exactly if /v1/read cut it perfectly. What separates this from the exact
+    share is the cutting's; what it lacks of 100 % is the model's."""
+    for png, text in zip(number.alone, number.text):
+        body = _ask(ask, "/v1/predict", png)
+        if body is None or str(body["digit"]) != text or body["digit_score"] < IN_A_NUMBER:
+            return False
+    return True
 
 
 def _singles(ask, images, labels, args) -> dict:
@@ -112,6 +128,8 @@ def evaluate_cli(args) -> int:
         if "median_ms" in result:
             line += f", median {result['median_ms']:.1f} ms"
         print(line)
+        if "perfect_cuts" in result:
+            print(f"      {'perfect cuts':<15}{result['perfect_cuts']:>8.2%} (each digit drawn alone, /v1/predict)")
         for name, (share, count) in result.get("groups", {}).items():
             print(f"      {name:<15}{share:>8.2%} of {count}")
         if result.get("misses"):
