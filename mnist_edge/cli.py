@@ -388,7 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=LazyParser)
 
     train = _command(sub, "train", cmd_train, extra="train", examples="""\
-  mnist-edge train --data ../shared/data/mnist                       # the shipped recipe (README, Train: its time)
+  mnist-edge train --data ../shared/data/mnist                       # fit, then distill into one read per image
+  mnist-edge train --data ../shared/data/mnist --stroke-views --out /tmp/teacher   # the shipped model's teacher ...
+  mnist-edge train --data ../shared/data/mnist --teacher /tmp/teacher              # ... and the shipped model
   mnist-edge train --data ../shared/data/mnist --epochs 5 --limit 2000 --seed 3   # a quick trial
   mnist-edge train --data ~/mnist.npz --arch seed --no-augment --out /tmp/seed
   mnist-edge train --feedback ~/.local/share/mnist-edge/feedback.sqlite3 --from models  # learn from corrections""")
@@ -406,9 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="train on plain MNIST, without distortions, drawn digits or distillation from stroke views "
                             "(default: augment)")
     train.add_argument("--stroke-views", action="store_true",
-                       help="serve the fitted network reading each image at three stroke weights, as the shipped "
-                            "model does, instead of distilling it into one that reads each image once (a little more "
-                            "accurate, three times the work per image; default: distill)")
+                       help="serve the fitted network reading each image at three stroke weights (the shipped "
+                            "model's teacher) instead of distilling it into one that reads each image once (a little "
+                            "more accurate, three times the work per image; default: distill)")
     train.add_argument("--teacher", type=Path, metavar="DIR",
                        help="a run folder or models/ whose model reads each image at three stroke weights: a new "
                             "network that reads each image once learns from its answers and the labels from the "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +100,11 @@ def test_blank_paper_photo_is_refused():
 def test_examples_read_right(path, predict):
     label = int(path.stem.split("_")[1])
     assert int(predict(preprocess(path.read_bytes())).argmax()) == label
+
+
+def test_photo_eval_script_reports_its_share_read_right(mnist, shipped_models):
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / "photo_eval.py"), "--data", str(mnist.source),
+                          "--models-dir", str(shipped_models), "--size", "2mp", "--count", "4"],
+                         capture_output=True, text=True, check=True).stdout
+    line = next(line for line in out.splitlines() if "held-out photos at 2mp" in line)
+    assert line.endswith("of 4 read right") and 0 <= float(line.split(": ")[1].split("%")[0]) <= 100

@@ -47,8 +47,8 @@ class TrainConfig:
     # seed tutorial comparison and smoke tests.
     distill: bool = True
     distill_config: DistillConfig = field(default_factory=DistillConfig)
-    # Serve the teacher itself instead: a little more accurate, three times the work per image (models/ ships it
-    # while no single-pass model has measured as well on every figure the publish gate and the report compare).
+    # Serve the teacher itself instead: a little more accurate, three times the work per image. models/ ships a
+    # single-pass network trained from the start on such a teacher's answers (`train --teacher`, docs/training.md).
     stroke_views: bool = False
     # Share of training digits swapped for canvas drawings of themselves (redrawn with another pen and
     # normalized by runtime.preprocess), so the model learns what the API feeds it. Part of augmentation.
