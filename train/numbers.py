@@ -150,8 +150,8 @@ def canvas_number(digits: list[np.ndarray], rng: np.random.Generator, *,
 
 def alone(image: np.ndarray, owners: np.ndarray, style: str) -> list[np.ndarray]:
     """Each digit of a canvas number (`canvas_line`'s RGBA pixels and stroke owners) as if nothing else were drawn:
-    its strokes and their anti-aliased rim kept, every other pixel the page. A neighbour's stroke that crosses it
-    keeps the crossing, as the later stroke owns it."""
+    its strokes and their anti-aliased rim kept, every other pixel the page. Where two digits' strokes cross, the
+    crossing is the later digit's (as the owners say), so the earlier one has a gap there."""
     page = paint(np.zeros((1, 1), np.uint8), style, np.random.default_rng(0))[0, 0]  # no ink: the colour is moot
     others = owners >= 0
     out = []
