@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -47,7 +48,10 @@ def test_worse_run_is_refused_and_nothing_changes(served, worse_run, mnist):
     with pytest.raises(PublishRefusedError) as refused:
         publish(worse_run, served, mnist, count=DRAWN)
     message = refused.value.message
-    assert "MNIST test accuracy" in message and "drawn-digit accuracy" in message and "--force" in message
+    # The 2-epoch model reads MNIST far worse; which other figures it loses on depends on the shipped model.
+    assert "MNIST test accuracy" in message and "--force" in message
+    named = re.findall(r"([\d.]+)% < ([\d.]+)%", message)
+    assert len(named) >= 1 and all(float(worse) < float(better) for worse, better in named)
     assert refused.value.status == 409 and refused.value.code == "publish_refused"
     assert snapshot(served) == before  # no file touched, no .previous, no staging left behind
 
