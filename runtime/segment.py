@@ -100,7 +100,7 @@ MAX_SLANT = 0.5
 # number at a third of its size instead of half: 4/9 of the pixels to label and normalize.
 LINE_PIXELS = 48
 # A character read among others is a digit from this digit score on, where the model's own threshold is higher. That
-# threshold (the manifest's, ~0.42) is set for a drawing alone, where "not a digit" is common; in a line of digits a
+# threshold (the manifest's, ~0.48) is set for a drawing alone, where "not a digit" is common; in a line of digits a
 # mark is more likely one, and a cut-out digit (its neighbour's edge in its box, its pen thinned by the line's
 # reduction) scores lower than the same digit drawn alone. The model is trained to score two digits in one box, or a
 # part of one, low (train/pieces.py), so what passes here is rarely that. On numbers of training digits (200
