@@ -70,6 +70,14 @@ def test_a_different_is_digit_decision_fails_the_check_naming_the_model(mnist, r
     assert error.count("\n") == 0 and "1 of 2 models answered differently; tflite-int8: drawing" in error
 
 
+def test_a_digit_differs_only_where_either_server_calls_the_drawing_a_digit():
+    p = np.full(10, 0.1)
+    assert compare.differ((4, True, p), (4, False, p))  # the decision differs
+    assert compare.differ((4, True, p), (0, True, p)) and compare.differ((4, False, p), (0, True, p))
+    assert not compare.differ((4, True, p), (4, True, p))
+    assert not compare.differ((4, False, p), (0, False, p))  # no digit either way: its digit is int8 rounding
+
+
 def test_models_from_other_files_are_refused_before_any_drawing_is_sent():
     with pytest.raises(compare.CheckFailed, match="sha256"):
         compare.same_models({"onnx-int8": "aa", "tflite-int8": "bb"}, {"onnx-int8": "aa", "tflite-int8": "cc"})
