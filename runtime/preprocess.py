@@ -160,13 +160,18 @@ def _cropped(ink: np.ndarray) -> Ink:
     return Ink(ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], int(rows[0]), int(cols[0]), ink.shape)
 
 
-def _stroke_width(ink: np.ndarray) -> float:
-    """Mean stroke width over the longest side: 2 x area / edge length of the strokes (MNIST: 0.06-0.14)."""
+def pen_width(ink: np.ndarray) -> float:
+    """Mean stroke width in pixels: 2 x area / edge length of the strokes."""
     mask = ink > 0.5
     # Every change between neighbours, and every stroke pixel on the frame (an edge against the page around it).
     edges = (np.count_nonzero(mask[:, 1:] != mask[:, :-1]) + np.count_nonzero(mask[1:] != mask[:-1])
              + np.count_nonzero(mask[[0, -1]]) + np.count_nonzero(mask[:, [0, -1]]))
-    return 2 * np.count_nonzero(mask) / max(edges, 1) / max(ink.shape)
+    return 2 * np.count_nonzero(mask) / max(edges, 1)
+
+
+def _stroke_width(ink: np.ndarray) -> float:
+    """Mean stroke width over the longest side (MNIST: 0.06-0.14)."""
+    return pen_width(ink) / max(ink.shape)
 
 
 def _widen_thin(crop: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ from PIL import Image
 
 from mnist_edge.runtime.components import component_runs
 from mnist_edge.runtime.errors import PayloadTooLargeError
-from mnist_edge.runtime.preprocess import Ink, fit_crop
+from mnist_edge.runtime.preprocess import Ink, fit_crop, pen_width
 
 # A piece whose longest side is under this share of the line's height is a speck or a dot, not a stroke: a full stop
 # is about a pen's width (~0.1 of a digit's height), while the shortest stroke that matters, a 5's flag or a 7's bar,
@@ -50,12 +50,12 @@ TALL = 0.6
 WIDE = 1.0
 # A group whose strokes run longer than this many line heights is cut too, however narrow: one digit's strokes run 1-3.5
 # (an 8's the longest; 2.4 is the median), two touching digits' mostly more, and a pair of narrow digits (11, 91, 17)
-# is no wider than one 0. The length is the group's ink over the line's pen width (`_pen`). Of the digits of 200
-# separate training numbers 3.3 % are longer than 3.6 and 3.8 % wider than WIDE; of the groups of 200 touching ones,
-# 42 % and 40 %. On the tune sets (200 separate, 200 touching, 400 photos, 3,000 single digits; and 400 / 400 / 300
-# made with another seed), touching numbers read exactly 57.0 -> 61.0 % and 57.0 -> 60.5 %, separate, photos and
-# single digits within one number of before; 3.4 and 3.2 read 61.5 and 63.5 % but also cut a digit of the bench's
-# number (6 -> 15 candidates), 3.8 the same as 3.6.
+# is no wider than one 0. The length is the group's ink over the line's pen width (`preprocess.pen_width`). Of the
+# digits of 200 separate training numbers 3.3 % are longer than 3.6 and 3.8 % wider than WIDE; of the groups of 200
+# touching ones, 42 % and 40 %. On the tune sets (200 separate, 200 touching, 400 photos, 3,000 single digits; and
+# 400 / 400 / 300 made with another seed), touching numbers read exactly 57.0 -> 61.0 % and 57.0 -> 60.5 %, separate,
+# photos and single digits within one number of before; 3.4 and 3.2 read 61.5 and 63.5 % but also cut a digit of the
+# bench's number (6 -> 15 candidates), 3.8 the same as 3.6.
 LONG = 3.6
 # A cut leaves every part at least this share of the line's height wide: the narrowest digit, a 1, is ~0.15 plus
 # its pen; a thinner sliver is a stroke's edge, not a digit.
@@ -228,20 +228,12 @@ class _Atom:
     group: int  # the character group it was cut from
 
 
-def _pen(ink: np.ndarray) -> float:
-    """The line's pen width in pixels: twice the strokes' area over their edge length (every change between
-    neighbours); one pen writes a whole line."""
-    mask = ink > 0.5
-    edges = np.count_nonzero(mask[:, 1:] != mask[:, :-1]) + np.count_nonzero(mask[1:] != mask[:-1])
-    return 2 * np.count_nonzero(mask) / max(edges, 1)
-
-
 def _atoms(pixels: _Pixels, box: np.ndarray, groups: list[list[int]], line: int) -> list[_Atom]:
     """Each group as one atom, or cut into several where it is wide enough, or its strokes long enough, to be touching
     digits."""
     atoms = []
     spans = box.tolist()  # the components' [top, bottom, left, right], inclusive
-    longest = LONG * line * _pen(pixels.ink)  # the most ink one digit's strokes hold
+    longest = LONG * line * pen_width(pixels.ink)  # the most ink one digit's strokes hold (one pen writes a line)
     for g, group in enumerate(groups):
         members = pixels.members[group[0]] if len(group) == 1 else np.concatenate([pixels.members[k] for k in group])
         left, right = min(spans[k][2] for k in group), max(spans[k][3] for k in group) + 1
