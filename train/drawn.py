@@ -23,6 +23,7 @@ THICKNESS_BUCKETS = {"thin": (0.04, 0.07), "medium": (0.07, 0.12), "thick": (0.1
 STYLES = ("canvas", "black-on-white", "white-on-black")
 # A canvas may draw in any stroke colour; white on transparent is the hard case.
 CANVAS_COLOURS = ((0, 0, 0), (255, 255, 255), (31, 119, 180), (220, 20, 60))
+UP = 4  # the skeleton is traced at 4 x MNIST, so it follows the strokes' middles smoothly
 # Parts of a digit thicker than this (in 4x pixels, ~5 px at 28 x 28) are loops the writer filled in;
 # thinning would collapse them to a line (a 9 into a 7), so they are drawn filled, as a brush leaves them.
 BLOB = 21
@@ -80,12 +81,18 @@ def paint(ink: np.ndarray, style: str, rng: np.random.Generator) -> np.ndarray:
     return image
 
 
+def skeleton(digit: np.ndarray) -> tuple[np.ndarray, np.ndarray, Image.Image]:
+    """A 28 x 28 uint8 MNIST digit's skeleton pixel rows and columns at UP x, and its filled parts (loops written
+    solid: an opening by BLOB) as an L mask."""
+    shape = Image.fromarray(digit).resize((28 * UP, 28 * UP), Image.Resampling.BICUBIC).point(lambda v: 255 * (v > 127))
+    blob = Image.fromarray(rank_filter(rank_filter(np.asarray(shape), BLOB, np.minimum), BLOB, np.maximum))
+    ys, xs = np.nonzero(thin(np.asarray(shape) > 0))
+    return ys, xs, blob
+
+
 def draw(digit: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     """One 28 x 28 uint8 MNIST digit -> a 280 x 280 RGBA uint8 drawing of it, and the conditions it was drawn in."""
-    up = 4  # thin at 4x, so the skeleton follows the strokes' middles smoothly
-    shape = Image.fromarray(digit).resize((28 * up, 28 * up), Image.Resampling.BICUBIC).point(lambda v: 255 * (v > 127))
-    blob = Image.fromarray(rank_filter(rank_filter(np.asarray(shape), BLOB, np.minimum), BLOB, np.maximum))  # an opening
-    ys, xs = np.nonzero(thin(np.asarray(shape) > 0))
+    ys, xs, blob = skeleton(digit)
     if len(ys) == 0:
         raise MnistEdgeError("the digit has no strokes to draw")
     style = str(rng.choice(STYLES))
@@ -95,7 +102,7 @@ def draw(digit: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]
     by, bx = np.nonzero(np.asarray(blob))
     all_y, all_x = np.concatenate([ys, by]), np.concatenate([xs, bx])  # the layout must hold the filled parts too
     y0, x0 = all_y.min(), all_x.min()
-    span_y, span_x = max(all_y.max() - y0, up), all_x.max() - x0
+    span_y, span_x = max(all_y.max() - y0, UP), all_x.max() - x0
     scale = (height - pen) / span_y
     scale = min(scale, (CANVAS - 2 * MARGIN - pen) / max(span_x, 1))  # a wide digit must fit across too
     box_w, box_h = span_x * scale + pen, span_y * scale + pen
@@ -105,7 +112,7 @@ def draw(digit: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]
     s = SUPERSAMPLE
     px = ((xs - x0) * scale + left + pen / 2) * s
     py = ((ys - y0) * scale + top + pen / 2) * s
-    index = -np.ones((28 * up + 2, 28 * up + 2), dtype=np.int64)
+    index = -np.ones((28 * UP + 2, 28 * UP + 2), dtype=np.int64)
     index[ys + 1, xs + 1] = np.arange(len(ys))
     layer = Image.new("L", (CANVAS * s, CANVAS * s), 0)
     pencil = ImageDraw.Draw(layer)
@@ -117,7 +124,7 @@ def draw(digit: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]
     for x, y in zip(px, py):  # round caps and joints, like a brush
         pencil.ellipse([x - r, y - r, x + r, y + r], fill=255)
     if len(by):
-        side = max(1, round(28 * up * scale * s))
+        side = max(1, round(28 * UP * scale * s))
         corner = (round((left + pen / 2 - x0 * scale) * s), round((top + pen / 2 - y0 * scale) * s))
         layer.paste(255, (*corner, corner[0] + side, corner[1] + side), blob.resize((side, side), Image.Resampling.BILINEAR))
     image = paint(np.asarray(layer.reduce(s)), style, rng)

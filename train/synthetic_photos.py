@@ -9,8 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from mnist_edge.runtime.morphology import rank_filter
-from mnist_edge.train.drawn import BLOB, thin
+from mnist_edge.train.drawn import UP, skeleton
 
 SIZES = {"2mp": (1600, 1200), "12mp": (4032, 3024)}  # what phones store: landscape sensor pixels
 # Pen: (stroke width as a fraction of the digit's height, ink strength range). A pencil is faint and grainy.
@@ -24,7 +23,6 @@ HELD_OUT = {"pen": ("pencil",), "paper": ("cream",), "light": ("shadow-band",)}
 ORIENTATIONS = (1, 3, 6, 8)  # EXIF Orientation: upright, upside down, and the two ways a phone is held upright
 # The stored pixels are the displayed image turned back by the inverse of what the tag asks a viewer to do.
 STORE = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
-UP = 4  # the skeleton is traced at 4 x MNIST, so it follows the strokes' middles smoothly
 
 
 @dataclass(frozen=True)
@@ -41,17 +39,9 @@ def _choice(rng: np.random.Generator, options, held_out: tuple[str, ...], split:
     return str(pool[rng.integers(len(pool))])
 
 
-def _skeleton(digit: np.ndarray) -> tuple[np.ndarray, np.ndarray, Image.Image]:
-    """Skeleton pixel rows and columns at 4x, and the filled parts (loops written solid) as an L mask."""
-    shape = Image.fromarray(digit).resize((28 * UP, 28 * UP), Image.Resampling.BICUBIC).point(lambda v: 255 * (v > 127))
-    blob = Image.fromarray(rank_filter(rank_filter(np.asarray(shape), BLOB, np.minimum), BLOB, np.maximum))  # an opening
-    ys, xs = np.nonzero(thin(np.asarray(shape) > 0))
-    return ys, xs, blob
-
-
 def pen_layer(digit: np.ndarray, height: int, width_frac: float) -> Image.Image:
     """The digit retraced by a round pen, as an L alpha layer about `height` px tall (with a margin)."""
-    ys, xs, blob = _skeleton(digit)
+    ys, xs, blob = skeleton(digit)
     scale = height / (28 * UP)
     pen = max(2.0, width_frac * height)
     pad = int(pen) + 4
